@@ -1,0 +1,245 @@
+"""From sentences to padded tensors: encoding once, then length-bucketed batches.
+
+Sentences are encoded to id tensors a single time; a batch only pads and stacks
+them, so per-token Python work happens once per corpus, not once per epoch.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .config import EmbedConfig, HeadConfig
+from .data import Sentence
+from .errors import TaggerError
+from .vocab import PAD, UNK, Vocab, casing, word_key
+
+
+@dataclass
+class Vocabs:
+    """Every string-to-id table a model needs, saved beside its weights as JSON."""
+
+    words: Vocab
+    chars: Vocab
+    labels: dict[str, Vocab]
+    lowercase: bool = True
+    normalize_digits: bool = True
+    max_word_len: int = 30
+
+    def key(self, word: str) -> str:
+        return word_key(word, self.lowercase, self.normalize_digits)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "words": self.words.itos,
+                "chars": self.chars.itos,
+                "labels": {task: v.itos for task, v in self.labels.items()},
+                "lowercase": self.lowercase,
+                "normalize_digits": self.normalize_digits,
+                "max_word_len": self.max_word_len,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabs":
+        raw = json.loads(text)
+        return cls(
+            words=Vocab(raw["words"]),
+            chars=Vocab(raw["chars"]),
+            labels={task: Vocab(itos) for task, itos in raw["labels"].items()},
+            lowercase=raw["lowercase"],
+            normalize_digits=raw["normalize_digits"],
+            max_word_len=raw["max_word_len"],
+        )
+
+
+def _span_label_set(labels: set[str]) -> list[str]:
+    # Every entity type gets both its B- and I- label, so the decoder can always
+    # continue an entity it began even when the training data never showed it.
+    types = sorted({lab[2:] for lab in labels if lab[:2] in ("B-", "I-")})
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+def build_vocabs(
+    train: Sequence[Sentence],
+    heads: Sequence[HeadConfig],
+    embed: EmbedConfig,
+    extra_label_sources: Sequence[Sequence[Sentence]] = (),
+) -> Vocabs:
+    """Words and characters come from training data only; the label sets may also
+    see the dev data, which only tells us which labels exist."""
+    word_counts: Counter[str] = Counter()
+    char_counts: Counter[str] = Counter()
+    for sent in train:
+        for w in sent.words:
+            word_counts[word_key(w, embed.lowercase, embed.normalize_digits)] += 1
+            char_counts.update(w)
+    labels: dict[str, Vocab] = {}
+    for head in heads:
+        seen: set[str] = set()
+        for corpus in (train, *extra_label_sources):
+            for sent in corpus:
+                if head.task not in sent.tags:
+                    raise TaggerError(f"a sentence has no '{head.task}' labels: {' '.join(sent.words[:8])}")
+                seen.update(sent.tags[head.task])
+        itos = _span_label_set(seen) if head.span else sorted(seen)
+        labels[head.task] = Vocab([PAD] + itos)
+    return Vocabs(
+        words=Vocab.build(word_counts, embed.min_freq),
+        chars=Vocab.build(char_counts, 1),
+        labels=labels,
+        lowercase=embed.lowercase,
+        normalize_digits=embed.normalize_digits,
+        max_word_len=embed.max_word_len,
+    )
+
+
+@dataclass
+class Encoded:
+    """One sentence as tensors; ``chars`` is [n_words, longest word] padded with 0."""
+
+    words: Tensor
+    casing: Tensor
+    chars: Tensor
+    labels: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.words.shape[0]
+
+
+def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = True) -> Encoded:
+    words = sent.words if isinstance(sent, Sentence) else list(sent)
+    if not words:
+        raise TaggerError("cannot tag an empty sentence")
+    cids = vocabs.chars.ids
+    char_rows = [cids(w[: vocabs.max_word_len]) or [vocabs.chars.unk_id] for w in words]
+    lens = torch.tensor([len(r) for r in char_rows])
+    # One scatter instead of a tensor per word: this runs for every sentence we tag.
+    rows = torch.repeat_interleave(torch.arange(len(words)), lens)
+    cols = torch.arange(int(lens.sum())) - torch.repeat_interleave(lens.cumsum(0) - lens, lens)
+    chars = torch.zeros(len(words), int(lens.max()), dtype=torch.long)
+    chars[rows, cols] = torch.tensor([c for r in char_rows for c in r])
+    labels = {}
+    if with_labels and isinstance(sent, Sentence):
+        for task, vocab in vocabs.labels.items():
+            tags = sent.tags.get(task)
+            if tags is None:
+                continue
+            unknown = [t for t in tags if t not in vocab]
+            if unknown:
+                raise TaggerError(
+                    f"unknown {task} label '{unknown[0]}' (the model knows: {', '.join(vocab.itos[1:])})"
+                )
+            labels[task] = torch.tensor(vocab.ids(tags))
+    return Encoded(
+        words=torch.tensor(vocabs.words.ids([vocabs.key(w) for w in words])),
+        casing=torch.tensor([casing(w) for w in words]),
+        chars=chars,
+        labels=labels,
+    )
+
+
+@dataclass
+class Batch:
+    words: Tensor  # [B, T]
+    casing: Tensor  # [B, T]
+    chars: Tensor  # [N, W]: the real tokens of the batch in row-major order
+    mask: Tensor  # [B, T] bool
+    lengths: Tensor  # [B], on the CPU (packing wants it there)
+    labels: dict[str, Tensor]  # task -> [B, T]
+    index: list[int]  # positions of these sentences in the input list
+
+    def to(self, device: torch.device) -> "Batch":
+        if device.type == "cpu":
+            return self
+        return Batch(
+            words=self.words.to(device),
+            casing=self.casing.to(device),
+            chars=self.chars.to(device),
+            mask=self.mask.to(device),
+            lengths=self.lengths,
+            labels={k: v.to(device) for k, v in self.labels.items()},
+            index=self.index,
+        )
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
+    lengths = torch.tensor([len(e) for e in items])
+    pad = torch.nn.utils.rnn.pad_sequence
+    width = max(e.chars.shape[1] for e in items)
+    chars = torch.cat([torch.nn.functional.pad(e.chars, (0, width - e.chars.shape[1])) for e in items])
+    tasks = set.intersection(*(set(e.labels) for e in items)) if items[0].labels else set()
+    return Batch(
+        words=pad([e.words for e in items], batch_first=True),
+        casing=pad([e.casing for e in items], batch_first=True),
+        chars=chars,
+        mask=torch.arange(int(lengths.max()))[None, :] < lengths[:, None],
+        lengths=lengths,
+        labels={t: pad([e.labels[t] for e in items], batch_first=True) for t in sorted(tasks)},
+        index=index,
+    )
+
+
+def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_000) -> Iterator[Batch]:
+    """Longest first, so a batch pads little and one huge sentence is a batch of its own."""
+    order = sorted(range(len(data)), key=lambda i: -len(data[i]))
+    start = 0
+    while start < len(order):
+        longest = len(data[order[start]])
+        size = max(1, min(batch_size, max_tokens // max(longest, 1)))
+        chunk = order[start : start + size]
+        yield collate([data[i] for i in chunk], chunk)
+        start += size
+
+
+def train_batches(
+    data: Sequence[Encoded], batch_size: int, rng: random.Random, pool: int = 50
+) -> list[Batch]:
+    """Shuffle, sort within pools of ``pool`` batches, then shuffle the batches:
+    random enough for SGD, and little padding."""
+    order = list(range(len(data)))
+    rng.shuffle(order)
+    batches = []
+    step = batch_size * pool
+    for start in range(0, len(order), step):
+        chunk = sorted(order[start : start + step], key=lambda i: len(data[i]))
+        for b in range(0, len(chunk), batch_size):
+            idx = chunk[b : b + batch_size]
+            batches.append(collate([data[i] for i in idx], idx))
+    rng.shuffle(batches)
+    return batches
+
+
+def singleton_mask(train: Sequence[Sentence], vocabs: Vocabs) -> Tensor:
+    """Which word ids occur once in training: the ones word dropout swaps for <unk>."""
+    counts = Counter(vocabs.key(w) for s in train for w in s.words)
+    mask = torch.zeros(len(vocabs.words), dtype=torch.bool)
+    for key, c in counts.items():
+        if c == 1 and key in vocabs.words:
+            mask[vocabs.words.id(key)] = True
+    return mask
+
+
+__all__ = [
+    "Vocabs",
+    "build_vocabs",
+    "Encoded",
+    "encode",
+    "Batch",
+    "collate",
+    "eval_batches",
+    "train_batches",
+    "singleton_mask",
+    "UNK",
+]

@@ -1,0 +1,274 @@
+"""The ``tagger`` command line: each command parses options and calls one library function."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import TaggerError
+
+app = typer.Typer(
+    help="BiLSTM sequence taggers: train, evaluate and predict. Run 'tagger COMMAND --help' for details.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def user_errors(func: Callable) -> Callable:
+    """A user's mistake is one line on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TaggerError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _set(raw: dict, dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        raw = raw.setdefault(key, {})
+    raw[last] = value
+
+
+@app.command()
+@user_errors
+def train(
+    recipe: Annotated[str, typer.Argument(help="A named recipe (conll2003, demo, ...) or a path to a recipe .toml file.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory; the best model goes to OUTPUT/best. Default: runs/RECIPE.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the named source's files (e.g. train.txt, valid.txt, test.txt).")] = None,
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="Training file; overrides the recipe's data source.")] = None,
+    dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Development file used for early stopping.")] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns) or column (any columns).")] = None,
+    word_col: Annotated[Optional[int], typer.Option(help="Column holding the word (column format; 0-based).")] = None,
+    tag_col: Annotated[Optional[int], typer.Option(help="Column holding the tag (column format; 0-based, -1 = last).")] = None,
+    scheme: Annotated[Optional[str], typer.Option(help="Tag scheme of the files: auto, iob1, bio or bioes. Always trained as BIO.")] = None,
+    vectors: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or fastText text file.")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after the epoch that would cross this wall-time budget.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without dev improvement before stopping.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Sentences per training batch.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N, or auto (a GPU when there is one).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch (default: PyTorch's choice).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field, e.g. --set encoder.hidden=128 --set heads.0.kind=softmax. Repeatable.")] = None,
+) -> None:
+    """Train a model from a recipe and write its model directory."""
+    from .config import Recipe, apply_overrides, load_recipe_dict
+    from .train import train as run_training
+
+    raw, origin = load_recipe_dict(recipe)
+    flags = {
+        "data.data_dir": data_dir, "data.train": train_file, "data.dev": dev_file, "data.format": data_format,
+        "data.word_col": word_col, "data.tag_col": tag_col, "data.scheme": scheme, "embed.vectors": vectors,
+        "train.max_epochs": max_epochs, "train.max_minutes": max_minutes, "train.patience": patience,
+        "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed, "train.device": device,
+        "train.threads": threads,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            _set(raw, key, str(value) if isinstance(value, Path) else value)
+    if train_file is not None and dev_file is None and "source" not in (raw.get("data") or {}):
+        raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
+    parsed = Recipe.from_dict(apply_overrides(raw, overrides or []), origin)
+    run_training(parsed, output or Path("runs") / parsed.name, err_console)
+
+
+class Split(str, Enum):
+    train = "train"
+    valid = "valid"
+    test = "test"
+
+
+@user_errors
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (or a run directory holding best/).")],
+    split: Annotated[Split, typer.Option(help="Which split of the model's data source to score.")] = Split.valid,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the source's files, if not where training found them.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Score this file instead (in the model's data format).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+) -> None:
+    """Score a model with seqeval (strict BIO spans) and token accuracy."""
+    from .corpus import load_corpus, read_file
+    from .metrics import format_span_report
+    from .predict import Tagger
+
+    tagger = Tagger.load(model_dir, device)
+    tagger.batch_size = batch_size
+    recipe = tagger.model.recipe
+    if file is not None:
+        gold = read_file(file, recipe.data, recipe.heads)
+        where = str(file)
+    else:
+        data = recipe.data
+        data.train = data.dev = data.test = None  # a trained model's file paths may not exist here
+        if data_dir is not None:
+            data.data_dir = str(data_dir)
+        gold = load_corpus(data, recipe.heads, (split.value,))[split.value]
+        where = f"{data.source} {split.value}"
+    report = tagger.evaluate(gold)
+    print(f"{where}: {len(gold):,} sentences, {sum(len(s) for s in gold):,} tokens")
+    for task, entry in report.items():
+        print(f"\n== {task} ==")
+        if "f1" in entry:
+            print(format_span_report(entry, entry["token_accuracy"]))
+        else:
+            print(f"token accuracy: {entry['token_accuracy'] * 100:.2f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
+
+
+app.command("evaluate")(evaluate)
+
+
+class OutputFormat(str, Enum):
+    conll = "conll"
+    jsonl = "jsonl"
+    spans = "spans"
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    text = "text"
+    conll = "conll"
+    jsonl = "jsonl"
+
+
+def _read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
+    """Sentences from a file, lazily, so huge inputs stream."""
+    if fmt is InputFormat.auto:
+        fmt = {".jsonl": InputFormat.jsonl, ".conll": InputFormat.conll}.get(path.suffix, InputFormat.text)
+    try:
+        handle = path.open(encoding="utf-8-sig")
+    except OSError as err:
+        raise TaggerError(f"cannot open input ({err.strerror})", path) from None
+    with handle:
+        words: list[str] = []
+        line_no = 0
+        try:
+            for line_no, line in enumerate(handle, 1):
+                line = line.strip()
+                if fmt is InputFormat.text:
+                    if line:
+                        yield line
+                elif fmt is InputFormat.jsonl:
+                    if not line:
+                        continue
+                    try:
+                        item = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
+                    if isinstance(item, dict) and isinstance(item.get("tokens"), list):
+                        yield [str(t) for t in item["tokens"]]
+                    elif isinstance(item, dict) and isinstance(item.get("text"), str):
+                        yield item["text"]
+                    else:
+                        raise TaggerError('expected an object with "tokens" (a list) or "text"', path, line_no)
+                else:
+                    if not line:
+                        if words:
+                            yield words
+                        words = []
+                    elif not line.startswith("-DOCSTART-"):
+                        words.append(line.split()[0])
+        except UnicodeDecodeError:
+            raise TaggerError("not valid UTF-8", path, line_no + 1) from None
+        if words:
+            yield words
+
+
+def format_prediction(words: list[str], labels: dict[str, list[str]], fmt: OutputFormat, span_tasks: set[str]) -> str:
+    from .schemes import spans
+
+    if fmt is OutputFormat.jsonl:
+        record: dict[str, Any] = {"tokens": words, **labels}
+        for task in span_tasks & set(labels):
+            record[f"{task}_spans"] = [
+                {"label": t, "start": s, "end": e, "text": " ".join(words[s:e])} for t, s, e in spans(labels[task])
+            ]
+        return json.dumps(record, ensure_ascii=False) + "\n"
+    if fmt is OutputFormat.conll:
+        rows = ["\t".join([w, *(labels[t][i] for t in labels)]) for i, w in enumerate(words)]
+        return "\n".join(rows) + "\n\n"
+    # spans: entities in brackets for span tasks, word/TAG for the others.
+    out = list(words)
+    for task in labels:
+        if task in span_tasks:
+            for label, s, e in reversed(spans(labels[task])):
+                out[s:e] = [f"[{label} " + " ".join(out[s:e]) + "]"]
+            break
+    else:
+        first = next(iter(labels))
+        out = [f"{w}/{t}" for w, t in zip(words, labels[first])]
+    return " ".join(out) + "\n"
+
+
+@app.command()
+@user_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (or a run directory holding best/).")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag (raw text, tokenized for you).")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Tag this file instead: plain text (a sentence a line), CoNLL (word first column) or JSONL.")] = None,
+    input_format: Annotated[InputFormat, typer.Option(help="Format of --input; auto guesses from the extension (.jsonl, .conll, else text).")] = InputFormat.auto,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans) or spans ([TYPE words] inline).")] = OutputFormat.spans,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+) -> None:
+    """Tag sentences given on the command line or in a file; output is written as it goes."""
+    from .predict import Tagger
+    from .tokenize import tokenize
+
+    if not texts and input_file is None:
+        raise TaggerError("give sentences to tag, or --input FILE")
+    tagger = Tagger.load(model_dir, device)
+    tagger.batch_size = batch_size
+    span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
+    source: Iterator[list[str] | str] = iter(texts) if texts else _read_input(input_file, input_format)
+    sentences = ((s if isinstance(s, list) else tokenize(s)) for s in source)
+    sentences = (s for s in sentences if s)
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        pending: list[list[str]] = []
+
+        def flush() -> None:
+            for words, labels in zip(pending, tagger.predict_all(pending)):
+                out.write(format_prediction(words, labels, output_format, span_tasks))
+            out.flush()
+            pending.clear()
+
+        for words in sentences:
+            pending.append(words)
+            if len(pending) >= 4 * batch_size:
+                flush()
+        flush()
+    finally:
+        if output:
+            out.close()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Typed configuration: a recipe is data (TOML) that fills these dataclasses.
+
+Every field can be overridden from the CLI with ``--set section.field=value``;
+unknown fields and wrong types are user errors, reported with the recipe path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TaggerError
+
+
+@dataclass
+class DataConfig:
+    source: str | None = "conll2003"  # a named source, or None to read the files below
+    data_dir: str | None = None
+    format: str = "conll2003"  # conll2003 | column
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    word_col: int = 0
+    tag_col: int = -1
+    scheme: str = "auto"  # tag scheme of the files: auto | iob1 | bio | bioes
+
+
+@dataclass
+class EmbedConfig:
+    word_dim: int = 100
+    min_freq: int = 1
+    lowercase: bool = True  # case is carried by the casing feature and the char encoder
+    normalize_digits: bool = True
+    word_dropout: float = 0.05  # probability of replacing a singleton training word by <unk>
+    casing_dim: int = 16
+    char_encoder: str = "cnn"  # cnn | lstm | none
+    char_dim: int = 30
+    char_hidden: int = 50  # CNN filters, or LSTM units per direction
+    char_kernel: int = 3
+    max_word_len: int = 30
+    vectors: str | None = None  # GloVe / word2vec / fastText text file
+    vectors_max: int = 200_000
+    freeze_vectors: bool = False
+    dropout: float = 0.5
+
+
+@dataclass
+class EncoderConfig:
+    cell: str = "lstm"  # rnn | gru | lstm
+    hidden: int = 256  # units per direction
+    layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.5  # between stacked layers and on the encoder output
+
+
+@dataclass
+class HeadConfig:
+    task: str = "ner"
+    kind: str = "crf"  # crf | softmax
+    span: bool = True  # BIO span labels: constrained decoding and seqeval scoring
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adam"  # adam | adamw | nadam | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "plateau"  # constant | plateau | linear | exponential
+    lr_decay: float = 0.5
+    schedule_patience: int = 2
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    max_epochs: int = 50
+    patience: int = 6
+    max_minutes: float | None = None
+    clip: float = 5.0
+    seed: int = 1
+    device: str = "auto"
+    threads: int | None = None
+
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    heads: list[HeadConfig] = field(default_factory=lambda: [HeadConfig()])
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str = "<recipe>") -> "Recipe":
+        return _build(cls, raw, origin, "")
+
+
+def _check_type(value: Any, hint: Any, origin: str, key: str) -> Any:
+    """Accept a TOML/JSON value for a dataclass field, or raise a TaggerError naming it."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(value, option, origin, key)
+            except TaggerError as err:
+                errors.append(err)
+        raise errors[0]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+            return value
+        raise TaggerError(f"'{key}' must be {hint.__name__}, got {value!r}", origin)
+    raise TaggerError(f"'{key}' has an unsupported type", origin)
+
+
+def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise TaggerError(f"'{prefix.rstrip('.') or 'recipe'}' must be a table", origin)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise TaggerError(
+            f"unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(names))})", origin
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, origin, key + ".")
+        elif typing.get_origin(hint) is list:
+            (item,) = typing.get_args(hint)
+            if not isinstance(value, list) or not value:
+                raise TaggerError(f"'{key}' must be a non-empty list", origin)
+            kwargs[name] = [_build(item, v, origin, f"{key}[{i}].") for i, v in enumerate(value)]
+        else:
+            kwargs[name] = _check_type(value, hint, origin, key)
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``encoder.hidden=128`` -> (["encoder","hidden"], 128); values parse as TOML scalars."""
+    if "=" not in text:
+        raise TaggerError(f"override '{text}' must look like section.field=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word such as gru or /path/to/file
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set nested keys in a raw recipe dict; ``heads.0.kind=softmax`` indexes lists."""
+    raw = json.loads(json.dumps(raw))
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = raw
+        for part in path[:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise TaggerError(f"override '{text}': no list item {part}")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+        last = path[-1]
+        if isinstance(node, list):
+            raise TaggerError(f"override '{text}' must name a field inside the list item")
+        node[last] = value
+    return raw
+
+
+def recipes_dir() -> Path:
+    """Recipes ship inside the wheel as ``tagger/_recipes``; a source checkout has ``recipes/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_recipes", here.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    raise TaggerError("recipe folder not found; reinstall tagger")
+
+
+def available_recipes() -> list[str]:
+    return sorted(p.stem for p in recipes_dir().glob("*.toml"))
+
+
+def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw recipe and where it came from: a named recipe or a path to a TOML file."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        path = recipes_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            raise TaggerError(
+                f"unknown recipe '{name_or_path}' (named recipes: {', '.join(available_recipes())};"
+                " or give a path to a .toml file)"
+            )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise TaggerError(f"not a valid TOML recipe: {err}", path) from None
+    raw.setdefault("name", path.stem)
+    return raw, str(path)
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> Recipe:
+    raw, origin = load_recipe_dict(name_or_path)
+    return Recipe.from_dict(apply_overrides(raw, overrides or []), origin)

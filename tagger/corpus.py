@@ -1,0 +1,50 @@
+"""Turn a recipe's ``[data]`` section into sentences: a named source or explicit files."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import DataConfig, HeadConfig
+from .data import Sentence
+from .errors import TaggerError
+from .io.conll import read_columns, read_conll2003
+from .sources import SOURCES
+
+SPLITS = ("train", "valid", "test")
+
+
+def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    if data.format == "conll2003":
+        return read_conll2003(path)
+    if data.format == "column":
+        if len(heads) != 1:
+            raise TaggerError("the column format holds one task; use a recipe with one head")
+        task = heads[0].task
+        return read_columns(
+            path,
+            word_col=data.word_col,
+            columns={task: data.tag_col},
+            span_tasks={task} if heads[0].span else set(),
+            scheme=data.scheme,
+        )
+    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column)")
+
+
+def load_corpus(
+    data: DataConfig, heads: Sequence[HeadConfig], splits: Sequence[str] = ("train", "valid")
+) -> dict[str, list[Sentence]]:
+    """Explicit files win over the named source, split by split."""
+    files = {"train": data.train, "valid": data.dev, "test": data.test}
+    corpus: dict[str, list[Sentence]] = {}
+    for split in splits:
+        if files.get(split):
+            corpus[split] = read_file(files[split], data, heads)
+    missing = [s for s in splits if s not in corpus]
+    if missing:
+        if not data.source:
+            raise TaggerError(f"no {missing[0]} data: give --{'dev' if missing[0] == 'valid' else missing[0]} FILE")
+        if data.source not in SOURCES:
+            raise TaggerError(f"unknown data source '{data.source}' (known: {', '.join(sorted(SOURCES))})")
+        data_dir = Path(data.data_dir) if data.data_dir else None
+        corpus.update(SOURCES[data.source](data_dir, tuple(missing)))
+    return corpus

@@ -1,0 +1,19 @@
+"""The corpus representation every reader produces and every consumer reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Sentence:
+    """One sentence: its words and, per task, one label per word.
+
+    ``tags`` maps a task name (``"ner"``, ``"pos"``, ``"chunk"``) to labels; span
+    tasks are always stored in BIO (IOB2), whatever scheme the file used.
+    """
+
+    words: list[str]
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.words)

@@ -1,0 +1,134 @@
+"""Scores for tagging and classification, as plain JSON-able dicts.
+
+Entity scores come from seqeval in strict IOB2 mode so numbers are
+comparable with published results; the rest is plain Python.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from seqeval.metrics import classification_report as seqeval_report
+from seqeval.scheme import IOB2
+
+AVERAGES = ("micro avg", "macro avg", "weighted avg")
+
+
+def _check_lengths(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted")
+
+
+def _row(scores: dict[str, Any]) -> dict[str, float | int]:
+    # seqeval returns numpy scalars, "f1-score" and NaN for a macro average over
+    # no types; callers want JSON-able floats in 0..1.
+    def clean(value: Any) -> float:
+        value = float(value)
+        return 0.0 if math.isnan(value) else value
+
+    return {
+        "precision": clean(scores["precision"]),
+        "recall": clean(scores["recall"]),
+        "f1": clean(scores["f1-score"]),
+        "support": int(scores["support"]),
+    }
+
+
+def span_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Entity precision/recall/F1 (seqeval strict mode, IOB2), overall and per type.
+
+    Returns ``{"precision", "recall", "f1"}`` (micro), ``"per_type"`` mapping
+    each type to ``{"precision", "recall", "f1", "support"}``, and the
+    ``"micro avg"``, ``"macro avg"`` and ``"weighted avg"`` rows.
+    """
+    _check_lengths(gold, pred)
+    if not gold:
+        empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {},
+                **{name: dict(empty) for name in AVERAGES}}
+    with warnings.catch_warnings():
+        # numpy warns about the empty macro average when there are no entities.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = seqeval_report(
+            [list(s) for s in gold], [list(s) for s in pred],
+            mode="strict", scheme=IOB2, output_dict=True, zero_division=0,
+        )
+    report: dict[str, Any] = {name: _row(raw[name]) for name in AVERAGES}
+    micro = report["micro avg"]
+    return {
+        "precision": micro["precision"],
+        "recall": micro["recall"],
+        "f1": micro["f1"],
+        "per_type": {name: _row(row) for name, row in sorted(raw.items()) if name not in AVERAGES},
+        **report,
+    }
+
+
+def token_accuracy(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
+    """Fraction of tokens whose predicted tag equals the gold tag (0.0 with no tokens)."""
+    _check_lengths(gold, pred)
+    total = sum(len(g) for g in gold)
+    correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
+    return correct / total if total else 0.0
+
+
+def format_span_report(report: dict[str, Any], token_acc: float | None = None) -> str:
+    """Render ``span_report`` output as a fixed-width table with percentages."""
+    names = list(report["per_type"]) + list(AVERAGES)
+    if token_acc is not None:
+        names.append("token accuracy")
+    width = max(len(name) for name in names)
+    header = f"{'':>{width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>9}"
+
+    def line(name: str, row: dict[str, float | int]) -> str:
+        return (f"{name:>{width}}  {100 * row['precision']:>9.2f}  {100 * row['recall']:>9.2f}"
+                f"  {100 * row['f1']:>9.2f}  {row['support']:>9d}")
+
+    lines = [header, ""]
+    lines += [line(name, row) for name, row in report["per_type"].items()]
+    if report["per_type"]:
+        lines.append("")
+    lines += [line(name, report[name]) for name in AVERAGES]
+    if token_acc is not None:
+        lines += ["", f"{'token accuracy':>{width}}  {100 * token_acc:>9.2f}"]
+    return "\n".join(lines)
+
+
+def classification_report(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support for one label per item.
+
+    Classes are the union of gold and predicted labels, as in scikit-learn, so
+    a class that is only ever predicted lowers the macro average.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold labels but {len(pred)} predicted")
+    gold_counts = Counter(gold)
+    pred_counts = Counter(pred)
+    hits = Counter(g for g, p in zip(gold, pred) if g == p)
+
+    per_class: dict[str, dict[str, float | int]] = {}
+    for label in sorted(gold_counts.keys() | pred_counts.keys()):
+        tp = hits[label]
+        precision = tp / pred_counts[label] if pred_counts[label] else 0.0
+        recall = tp / gold_counts[label] if gold_counts[label] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": precision, "recall": recall, "f1": f1,
+                            "support": gold_counts[label]}
+
+    def mean(key: str) -> float:
+        return sum(row[key] for row in per_class.values()) / len(per_class) if per_class else 0.0
+
+    macro = {"precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"),
+             "support": len(gold)}
+    return {
+        "accuracy": sum(hits.values()) / len(gold) if gold else 0.0,
+        "macro_f1": macro["f1"],
+        "per_class": per_class,
+        "macro avg": macro,
+    }

@@ -1,0 +1,143 @@
+"""The tagger network (embedder -> encoder -> one head per task) and its model directory.
+
+A model directory holds ``config.json`` (the recipe), ``vocab.json`` and
+``model.safetensors``: JSON and tensors only, never a pickle.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .batching import Batch, Vocabs
+from .config import Recipe
+from .errors import TaggerError
+from .nn.embed import Embedder
+from .nn.encode import Encoder
+from .nn.heads import HEADS
+
+FORMAT_VERSION = 1
+CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+
+
+class SequenceTagger(nn.Module):
+    def __init__(self, recipe: Recipe, vocabs: Vocabs):
+        super().__init__()
+        self.recipe = recipe
+        self.vocabs = vocabs
+        self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars))
+        self.encoder = Encoder(recipe.encoder, self.embedder.out_dim)
+        heads = {}
+        for head in recipe.heads:
+            if head.kind not in HEADS:
+                raise TaggerError(f"unknown head kind '{head.kind}' (choose: {', '.join(sorted(HEADS))})")
+            heads[head.task] = HEADS[head.kind](self.encoder.out_dim, vocabs.labels[head.task].itos, head.span)
+        self.heads = nn.ModuleDict(heads)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    def states(self, batch: Batch) -> Tensor:
+        x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask)
+        return self.encoder(x, batch.lengths)
+
+    def loss(self, batch: Batch) -> Tensor:
+        states = self.states(batch)
+        return sum(head.loss(states, batch.labels[task], batch.mask) for task, head in self.heads.items())
+
+    def decode(self, batch: Batch) -> dict[str, Tensor]:
+        states = self.states(batch)
+        return {task: head.decode(states, batch.mask) for task, head in self.heads.items()}
+
+    # -- model directory -------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"format_version": FORMAT_VERSION, "recipe": self.recipe.to_dict()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
+        atomic_write_text(directory / VOCAB_FILE, self.vocabs.to_json())
+        atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
+        return directory
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """Accept a model directory or a training run directory (whose best model is ``best/``)."""
+    path = Path(path)
+    if not path.exists():
+        raise TaggerError("model directory does not exist", path)
+    if not (path / CONFIG_FILE).exists() and (path / "best" / CONFIG_FILE).exists():
+        path = path / "best"
+    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+        file = path / name
+        if not file.is_file():
+            raise TaggerError(f"not a model directory: {name} is missing", path)
+        if file.is_symlink() and not file.resolve().is_relative_to(path.resolve()):
+            raise TaggerError(f"{name} is a link to a file outside the model directory", path)
+    return path
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise TaggerError(f"not valid JSON ({err})", path) from None
+    if not isinstance(value, dict):
+        raise TaggerError("expected a JSON object", path)
+    return value
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> SequenceTagger:
+    directory = resolve_model_dir(path)
+    config = _read_json(directory / CONFIG_FILE)
+    if config.get("format_version") != FORMAT_VERSION or "recipe" not in config:
+        raise TaggerError(f"unsupported model format (expected format_version {FORMAT_VERSION})", directory / CONFIG_FILE)
+    recipe = Recipe.from_dict(config["recipe"], str(directory / CONFIG_FILE))
+    try:
+        vocabs = Vocabs.from_json((directory / VOCAB_FILE).read_text(encoding="utf-8"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise TaggerError(f"malformed vocabulary ({err})", directory / VOCAB_FILE) from None
+    model = SequenceTagger(recipe, vocabs)
+    weights_path = directory / WEIGHTS_FILE
+    try:
+        weights = load_file(weights_path)  # safetensors: parses a header and raw tensors, runs no code
+    except (SafetensorError, OSError, ValueError) as err:
+        raise TaggerError(f"cannot read weights: not a complete safetensors file ({err})", weights_path) from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = (
+            f"missing {missing[0]}" if missing
+            else f"unexpected {unexpected[0]}" if unexpected
+            else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, config needs {tuple(expected[wrong[0]].shape)}"
+        )
+        raise TaggerError(f"weights do not match config.json: {detail}", weights_path)
+    model.load_state_dict(weights)
+    return model.to(device).eval()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: a crash never
+    leaves a half-written file under the real name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -1,0 +1,75 @@
+"""Token representations: word lookup, casing, a character encoder, optional vectors."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import EmbedConfig
+from ..vocab import CASINGS
+
+
+class CharCNN(nn.Module):
+    """Ma & Hovy (2016): convolution over a word's characters, max-pooled."""
+
+    def __init__(self, n_chars: int, dim: int, filters: int, kernel: int):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, dim, padding_idx=0)
+        self.conv = nn.Conv1d(dim, filters, kernel, padding=kernel // 2)
+        self.out_dim = filters
+
+    def forward(self, chars: Tensor) -> Tensor:  # [N, W] -> [N, filters]
+        x = self.conv(self.embed(chars).transpose(1, 2))  # [N, F, W']
+        pad = (chars == 0)[:, None, : x.shape[2]]
+        return torch.tanh(x.masked_fill(pad, float("-inf")).amax(dim=2))
+
+
+class CharLSTM(nn.Module):
+    """Lample et al. (2016): the last states of a BiLSTM run over a word's characters."""
+
+    def __init__(self, n_chars: int, dim: int, hidden: int):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, dim, padding_idx=0)
+        self.lstm = nn.LSTM(dim, hidden, batch_first=True, bidirectional=True)
+        self.out_dim = 2 * hidden
+
+    def forward(self, chars: Tensor) -> Tensor:
+        lengths = (chars != 0).sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(chars), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, (h, _) = self.lstm(packed)  # h: [2, N, hidden]
+        return torch.cat([h[0], h[1]], dim=1)
+
+
+CHAR_ENCODERS = {
+    "cnn": lambda n, c: CharCNN(n, c.char_dim, c.char_hidden, c.char_kernel),
+    "lstm": lambda n, c: CharLSTM(n, c.char_dim, c.char_hidden),
+}
+
+
+class Embedder(nn.Module):
+    def __init__(self, cfg: EmbedConfig, n_words: int, n_chars: int):
+        super().__init__()
+        self.word = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
+        nn.init.uniform_(self.word.weight, -0.1, 0.1)
+        self.casing = nn.Embedding(len(CASINGS), cfg.casing_dim, padding_idx=0) if cfg.casing_dim else None
+        if cfg.char_encoder == "none":
+            self.chars = None
+        elif cfg.char_encoder in CHAR_ENCODERS:
+            self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
+        else:
+            raise ValueError(f"unknown char_encoder '{cfg.char_encoder}' (choose: none, {', '.join(CHAR_ENCODERS)})")
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out_dim = cfg.word_dim + cfg.casing_dim + (self.chars.out_dim if self.chars else 0)
+
+    def forward(self, words: Tensor, casing: Tensor, chars: Tensor, mask: Tensor) -> Tensor:
+        parts = [self.word(words)]
+        if self.casing is not None:
+            parts.append(self.casing(casing))
+        if self.chars is not None:
+            per_token = self.chars(chars)
+            # Only real tokens went through the char encoder; put them back in their slots.
+            grid = per_token.new_zeros(*mask.shape, per_token.shape[1])
+            grid[mask] = per_token
+            parts.append(grid)
+        return self.dropout(torch.cat(parts, dim=-1))

@@ -1,0 +1,370 @@
+"""Named dataset sources: where a corpus comes from when the user names it instead of a file.
+
+``load_source("conll2003")`` looks, in order, in
+
+1. ``data_dir`` when one is given (``--data-dir``): that folder or its
+   ``conll2003/`` subfolder. An explicit folder is final: if the data is not
+   there, that is an error, with no download behind the user's back;
+2. ``$TAGGER_DATA_DIR/conll2003``;
+3. the cache folder ``cache_dir()/conll2003`` (``$TAGGER_CACHE_DIR``, else
+   ``$XDG_CACHE_HOME/tagger``, else ``~/.cache/tagger``);
+4. the Hugging Face hub through ``datasets`` (parquet copies, see
+   ``HUB_CANDIDATES``); a download is then written to the cache folder so the
+   next run is local.
+
+When nothing works, one :class:`TaggerError` lists every place looked at and
+how to provide the files.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tagger.data import Sentence
+from tagger.errors import TaggerError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+
+# Accepted file names per split, in order of preference.
+CONLL2003_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("train.txt", "eng.train"),
+    "valid": ("valid.txt", "dev.txt", "eng.testa"),
+    "test": ("test.txt", "eng.testb"),
+}
+
+# (dataset path, keyword arguments for datasets.load_dataset). Current `datasets`
+# cannot run loading scripts, so only parquet copies are usable.
+HUB_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("eriktks/conll2003", {"revision": "refs/convert/parquet"}),
+    ("lhoestq/conll2003", {}),
+)
+
+# Hugging Face split name -> ours.
+HF_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
+# Hugging Face column -> our task name.
+HF_TAG_COLUMNS = {"pos_tags": "pos", "chunk_tags": "chunk", "ner_tags": "ner"}
+SPAN_TASKS = frozenset({"ner", "chunk"})
+
+HUB_CONNECT_TIMEOUT_S = 3.0
+
+Loader = Callable[[Path | None, Sequence[str]], dict[str, list[Sentence]]]
+SOURCES: dict[str, Loader] = {}
+
+
+def register_source(name: str) -> Callable[[Loader], Loader]:
+    """Decorator registering ``fn(data_dir, splits) -> {split: sentences}`` under ``name``."""
+
+    def register(fn: Loader) -> Loader:
+        SOURCES[name] = fn
+        return fn
+
+    return register
+
+
+def load_source(
+    name: str, data_dir: str | Path | None = None, splits: Sequence[str] = SPLITS
+) -> dict[str, list[Sentence]]:
+    """Load the named dataset's ``splits``; an unknown name is a :class:`TaggerError`."""
+    if name not in SOURCES:
+        raise TaggerError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(SOURCES))}")
+    return SOURCES[name](Path(data_dir).expanduser() if data_dir is not None else None, tuple(splits))
+
+
+# --------------------------------------------------------------------------- places
+
+
+def cache_dir() -> Path:
+    """The toolkit's cache folder: ``$TAGGER_CACHE_DIR``, ``$XDG_CACHE_HOME/tagger`` or ``~/.cache/tagger``."""
+    if os.environ.get("TAGGER_CACHE_DIR"):
+        return Path(os.environ["TAGGER_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "tagger"
+    return Path.home() / ".cache" / "tagger"
+
+
+def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
+    splits = tuple(splits)
+    unknown = [s for s in splits if s not in CONLL2003_FILES]
+    if unknown:
+        raise TaggerError(f"unknown split {unknown[0]!r}; expected some of {', '.join(SPLITS)}")
+    if not splits:
+        raise TaggerError("no splits requested")
+    return splits
+
+
+def _files_in(folder: Path, splits: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
+    """The split files present in ``folder`` and the requested splits missing there."""
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for split in splits:
+        for name in CONLL2003_FILES[split]:
+            if (folder / name).is_file():
+                found[split] = folder / name
+                break
+        else:
+            missing.append(split)
+    return found, missing
+
+
+def _describe_missing(missing: Sequence[str]) -> str:
+    return "; ".join(f"no {split} file ({' or '.join(CONLL2003_FILES[split])})" for split in missing)
+
+
+def _search_local(
+    data_dir: Path | None, splits: Sequence[str]
+) -> tuple[dict[str, Path] | None, list[str]]:
+    """Look through the local places; return the files of the first complete one and notes on each place."""
+    places: list[tuple[str, list[Path]]] = []
+    if data_dir is not None:
+        places.append(("data_dir", [data_dir, data_dir / "conll2003"]))
+    else:
+        env = os.environ.get("TAGGER_DATA_DIR")
+        if env:
+            places.append(("$TAGGER_DATA_DIR", [Path(env).expanduser() / "conll2003"]))
+        places.append(("cache", [cache_dir() / "conll2003"]))
+    notes: list[str] = []
+    for label, folders in places:
+        for folder in folders:
+            if not folder.is_dir():
+                notes.append(f"{label} {folder}: no such folder")
+                continue
+            found, missing = _files_in(folder, splits)
+            if not missing:
+                return found, notes
+            notes.append(f"{label} {folder}: {_describe_missing(missing)}")
+    if data_dir is None and not os.environ.get("TAGGER_DATA_DIR"):
+        notes.insert(0, "$TAGGER_DATA_DIR: not set")
+    return None, notes
+
+
+def _how_to_provide(data_dir: Path | None) -> str:
+    where = data_dir if data_dir is not None else cache_dir() / "conll2003"
+    return (
+        f"To provide the data, put train.txt/valid.txt/test.txt (CoNLL-2003 format; eng.train/eng.testa/"
+        f"eng.testb also work) in {where}"
+        + ("" if data_dir is not None else ", or pass --data-dir DIR, or set TAGGER_DATA_DIR=DIR with the files in DIR/conll2003")
+        + "."
+    )
+
+
+def find_conll2003(
+    data_dir: str | Path | None = None, splits: Sequence[str] = SPLITS
+) -> dict[str, Path]:
+    """Paths of the requested CoNLL-2003 split files in the first local place that has them all.
+
+    Only local places are searched (no hub); when none has every requested
+    split, a :class:`TaggerError` lists where it looked.
+    """
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    found, notes = _search_local(folder, splits)
+    if found is None:
+        raise TaggerError(f"CoNLL-2003 {'/'.join(splits)} not found. Looked in: {'; '.join(notes)}. {_how_to_provide(folder)}")
+    return found
+
+
+# --------------------------------------------------------------------------- hub
+
+
+def _offline() -> bool:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return True
+    return False
+
+
+def _is_local(path: str) -> bool:
+    return path.startswith(("/", ".", "~")) or os.path.exists(path) or "\\" in path
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub (or the proxy in front of it) cannot be reached, or None if a connection opens.
+
+    ``datasets`` retries for tens of seconds without a network; one short
+    connection attempt first makes the offline case fail fast.
+    """
+    target = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        if os.environ.get(var):
+            target = os.environ[var]
+            break
+    url = urlparse(target if "://" in target else "http://" + target)
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_CONNECT_TIMEOUT_S):
+            return None
+    except OSError as err:
+        return f"cannot reach {host}:{port} ({err.strerror or err.__class__.__name__})"
+
+
+def _summarise(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def load_from_hub(candidates: Sequence[tuple[str, dict[str, Any]]] | None = None) -> tuple[str, Any]:
+    """Load the first candidate that works with ``datasets.load_dataset``.
+
+    Returns ``(path, DatasetDict)``. Raises :class:`TaggerError` whose message
+    summarises why each candidate failed (never a traceback).
+    """
+    candidates = HUB_CANDIDATES if candidates is None else candidates
+    try:
+        import datasets
+    except ImportError:
+        raise TaggerError("Hugging Face hub: the 'datasets' package is not installed (pip install datasets)") from None
+    problems: list[str] = []
+    unreachable: str | None = None
+    checked = False
+    offline = _offline() or bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
+    for path, kwargs in candidates:
+        if not _is_local(path) and not offline:
+            if not checked:
+                unreachable, checked = _hub_unreachable(), True
+            if unreachable:
+                problems.append(f"{path}: {unreachable}")
+                continue
+        try:
+            return path, datasets.load_dataset(path, **kwargs)
+        except Exception as err:  # noqa: BLE001 - any failure is summarised for the user
+            problems.append(f"{path}: {_summarise(err)}")
+    if offline:
+        problems.append("(offline mode: HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set)")
+    raise TaggerError("Hugging Face hub: " + "; ".join(problems or ["no candidates"]))
+
+
+def _label_names(feature: Any) -> list[str] | None:
+    inner = getattr(feature, "feature", None)
+    names = getattr(inner, "names", None)
+    return list(names) if names else None
+
+
+def sentences_from_hf(dataset_split: Any) -> list[Sentence]:
+    """Convert one split of a Hugging Face CoNLL-2003-style dataset (``tokens`` plus
+    ``pos_tags``/``chunk_tags``/``ner_tags``) into sentences.
+
+    Label names are read from the dataset's own ClassLabel features; span tasks are
+    converted to BIO (scheme detected over the split).
+    """
+    from tagger.schemes import detect_scheme, to_bio
+
+    features = dataset_split.features
+    if "tokens" not in features:
+        raise TaggerError(f"dataset has no 'tokens' column (columns: {', '.join(features)})")
+    present = [(col, task) for col, task in HF_TAG_COLUMNS.items() if col in features]
+    if not present:
+        raise TaggerError(f"dataset has none of the tag columns {', '.join(HF_TAG_COLUMNS)}")
+    data = dataset_split.to_dict() if hasattr(dataset_split, "to_dict") else dataset_split
+    keep = [i for i, toks in enumerate(data["tokens"]) if toks and toks[0] != "-DOCSTART-"]
+    columns: dict[str, list[list[str]]] = {}
+    for col, task in present:
+        table = _label_names(features[col])
+        rows = [data[col][i] for i in keep]
+        columns[task] = [[str(v) for v in row] for row in rows] if table is None else [[table[v] for v in row] for row in rows]
+        if task in SPAN_TASKS:
+            try:
+                scheme = detect_scheme(columns[task])
+                columns[task] = [to_bio(tags, scheme) for tags in columns[task]]
+            except ValueError as err:
+                raise TaggerError(f"dataset column {col}: {err}") from None
+    return [
+        Sentence(words=list(data["tokens"][i]), tags={task: columns[task][n] for task in columns})
+        for n, i in enumerate(keep)
+    ]
+
+
+def _write_cache(folder: Path, corpus: dict[str, list[Sentence]]) -> None:
+    """Write a downloaded corpus as CoNLL-2003 text files; failures only log a warning."""
+    from tagger.io.conll import write_conll
+
+    tasks = ("pos", "chunk", "ner")
+    if not all(all(t in s.tags for t in tasks) for sents in corpus.values() for s in sents):
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, sentences in corpus.items():
+            target = folder / CONLL2003_FILES[split][0]
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            write_conll(sentences, tmp, tasks=tasks, docstart=True)
+            os.replace(tmp, target)
+    except OSError as err:
+        log.warning("could not cache CoNLL-2003 in %s: %s", folder, err)
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _read_split_files(files: dict[str, Path]) -> dict[str, list[Sentence]]:
+    from tagger.io.conll import read_conll2003
+
+    return {split: read_conll2003(path) for split, path in files.items()}
+
+
+def load_conll2003(
+    data_dir: str | Path | None = None, splits: Sequence[str] = SPLITS
+) -> dict[str, list[Sentence]]:
+    """CoNLL-2003 as ``{split: sentences}`` (tasks pos, chunk, ner; BIO) for the requested splits."""
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    found, notes = _search_local(folder, splits)
+    if found is not None:
+        return _read_split_files(found)
+    if folder is not None:
+        raise TaggerError(f"CoNLL-2003 {'/'.join(splits)} not found. Looked in: {'; '.join(notes)}. {_how_to_provide(folder)}")
+
+    try:
+        source, dataset = load_from_hub(HUB_CANDIDATES)
+    except TaggerError as err:
+        notes.append(err.message)
+        raise TaggerError(
+            f"CoNLL-2003 {'/'.join(splits)} not found. Looked in: {'; '.join(notes)}. {_how_to_provide(None)}"
+        ) from None
+
+    corpus: dict[str, list[Sentence]] = {}
+    for hf_split, split in HF_SPLITS.items():
+        if hf_split in dataset:
+            corpus[split] = sentences_from_hf(dataset[hf_split])
+    missing = [s for s in splits if s not in corpus]
+    if missing:
+        raise TaggerError(
+            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
+            + _how_to_provide(None)
+        )
+    _write_cache(cache_dir() / "conll2003", corpus)
+    return {split: corpus[split] for split in splits}
+
+
+def demo_dir() -> Path:
+    """The demo corpus folder: packaged copy (``tagger/_data/demo``) first, then the source checkout's ``data/demo``."""
+    here = Path(__file__).resolve()
+    for folder in (here.parent / "_data" / "demo", here.parents[1] / "data" / "demo"):
+        if folder.is_dir():
+            return folder
+    raise TaggerError(f"demo corpus not found (looked in {here.parent / '_data' / 'demo'} and {here.parents[1] / 'data' / 'demo'})")
+
+
+@register_source("conll2003")
+def _conll2003_source(data_dir: Path | None, splits: Sequence[str]) -> dict[str, list[Sentence]]:
+    return load_conll2003(data_dir, splits)
+
+
+@register_source("demo")
+def load_demo(data_dir: Path | None = None, splits: Sequence[str] = SPLITS) -> dict[str, list[Sentence]]:
+    """The small invented demo corpus shipped with the toolkit (CoNLL-2003 format)."""
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else demo_dir()
+    found, missing = _files_in(folder, splits)
+    if missing:
+        raise TaggerError(f"demo corpus in {folder}: {_describe_missing(missing)}")
+    return _read_split_files(found)
