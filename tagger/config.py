@@ -47,6 +47,7 @@ class EmbedConfig:
     vectors_max: int = 200_000
     freeze_vectors: bool = False
     dropout: float = 0.5
+    locked_dropout: bool = False  # one dropout mask per sentence instead of per token
 
 
 @dataclass
@@ -56,6 +57,7 @@ class EncoderConfig:
     layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.5  # between stacked layers and on the encoder output
+    locked_dropout: bool = False
 
 
 @dataclass

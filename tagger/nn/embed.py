@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from ..config import EmbedConfig
 from ..vocab import CASINGS
+from .dropout import make_dropout
 
 
 class CharCNN(nn.Module):
@@ -59,7 +60,7 @@ class Embedder(nn.Module):
             self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
         else:
             raise ValueError(f"unknown char_encoder '{cfg.char_encoder}' (choose: none, {', '.join(CHAR_ENCODERS)})")
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
         self.out_dim = cfg.word_dim + cfg.casing_dim + (self.chars.out_dim if self.chars else 0)
 
     def forward(self, words: Tensor, casing: Tensor, chars: Tensor, mask: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import EncoderConfig
+from .dropout import make_dropout
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -21,7 +22,7 @@ class Encoder(nn.Module):
             batch_first=True,
             dropout=cfg.dropout if cfg.layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
         self.out_dim = cfg.hidden * (2 if cfg.bidirectional else 1)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
