@@ -55,7 +55,7 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the named source's files (e.g. train.txt, valid.txt, test.txt).")] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training file; overrides the recipe's data source.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Development file used for early stopping.")] = None,
-    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns) or column (any columns).")] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns), column (any columns) or spacy (.spacy DocBin files).")] = None,
     word_col: Annotated[Optional[int], typer.Option(help="Column holding the word (column format; 0-based).")] = None,
     tag_col: Annotated[Optional[int], typer.Option(help="Column holding the tag (column format; 0-based, -1 = last).")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Tag scheme of the files: auto, iob1, bio or bioes. Always trained as BIO.")] = None,
@@ -85,7 +85,7 @@ def train(
     for key, value in flags.items():
         if value is not None:
             _set(raw, key, str(value) if isinstance(value, Path) else value)
-    if train_file is not None and dev_file is None and "source" not in (raw.get("data") or {}):
+    if train_file is not None and dev_file is None:
         raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
     parsed = Recipe.from_dict(apply_overrides(raw, overrides or []), origin)
     run_training(parsed, output or Path("runs") / parsed.name, err_console)
@@ -144,6 +144,7 @@ class OutputFormat(str, Enum):
     conll = "conll"
     jsonl = "jsonl"
     spans = "spans"
+    html = "html"
 
 
 class InputFormat(str, Enum):
@@ -229,7 +230,7 @@ def predict(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag (raw text, tokenized for you).")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Tag this file instead: plain text (a sentence a line), CoNLL (word first column) or JSONL.")] = None,
     input_format: Annotated[InputFormat, typer.Option(help="Format of --input; auto guesses from the extension (.jsonl, .conll, else text).")] = InputFormat.auto,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans) or spans ([TYPE words] inline).")] = OutputFormat.spans,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans), spans ([TYPE words] inline) or html (a displaCy page of the entities).")] = OutputFormat.spans,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
@@ -243,6 +244,9 @@ def predict(
     tagger = Tagger.load(model_dir, device)
     tagger.batch_size = batch_size
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
+    if output_format is OutputFormat.html and not span_tasks:
+        raise TaggerError("--format html shows entities, and this model has no span task")
+    page: list[tuple[list[str], list[str]]] = []  # html is one page, written at the end
     source: Iterator[list[str] | str] = iter(texts) if texts else _read_input(input_file, input_format)
     sentences = ((s if isinstance(s, list) else tokenize(s)) for s in source)
     sentences = (s for s in sentences if s)
@@ -252,6 +256,9 @@ def predict(
 
         def flush() -> None:
             for words, labels in zip(pending, tagger.predict_all(pending)):
+                if output_format is OutputFormat.html:
+                    page.append((words, labels["ner" if "ner" in span_tasks else min(span_tasks)]))
+                    continue
                 out.write(format_prediction(words, labels, output_format, span_tasks))
             out.flush()
             pending.clear()
@@ -261,6 +268,10 @@ def predict(
             if len(pending) >= 4 * batch_size:
                 flush()
         flush()
+        if output_format is OutputFormat.html:
+            from .spacy_component import displacy_page
+
+            out.write(displacy_page(page, title=f"tagger: {model_dir}"))
     finally:
         if output:
             out.close()

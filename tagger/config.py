@@ -180,6 +180,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 node = node[int(part)]
             else:
                 node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise TaggerError(f"override '{text}': '{part}' is a value, not a section")
         last = path[-1]
         if isinstance(node, list):
             raise TaggerError(f"override '{text}' must name a field inside the list item")

@@ -27,7 +27,11 @@ def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -
             span_tasks={task} if heads[0].span else set(),
             scheme=data.scheme,
         )
-    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column)")
+    if data.format == "spacy":
+        from .io.spacy_docbin import read_docbin
+
+        return read_docbin(path, heads)
+    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column, spacy)")
 
 
 def load_corpus(

@@ -31,8 +31,11 @@ class SequenceTagger(nn.Module):
         super().__init__()
         self.recipe = recipe
         self.vocabs = vocabs
-        self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars))
-        self.encoder = Encoder(recipe.encoder, self.embedder.out_dim)
+        try:
+            self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars))
+            self.encoder = Encoder(recipe.encoder, self.embedder.out_dim)
+        except ValueError as err:  # a recipe value the modules cannot use
+            raise TaggerError(f"invalid recipe: {err}") from None
         heads = {}
         for head in recipe.heads:
             if head.kind not in HEADS:
@@ -61,10 +64,9 @@ class SequenceTagger(nn.Module):
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        config = {"format_version": FORMAT_VERSION, "recipe": self.recipe.to_dict()}
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        config, vocab_json, weights = model_parts(self)
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
-        atomic_write_text(directory / VOCAB_FILE, self.vocabs.to_json())
+        atomic_write_text(directory / VOCAB_FILE, vocab_json)
         atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
         return directory
 
@@ -98,19 +100,31 @@ def _read_json(path: Path) -> dict:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> SequenceTagger:
     directory = resolve_model_dir(path)
     config = _read_json(directory / CONFIG_FILE)
-    if config.get("format_version") != FORMAT_VERSION or "recipe" not in config:
-        raise TaggerError(f"unsupported model format (expected format_version {FORMAT_VERSION})", directory / CONFIG_FILE)
-    recipe = Recipe.from_dict(config["recipe"], str(directory / CONFIG_FILE))
-    try:
-        vocabs = Vocabs.from_json((directory / VOCAB_FILE).read_text(encoding="utf-8"))
-    except (KeyError, TypeError, ValueError) as err:
-        raise TaggerError(f"malformed vocabulary ({err})", directory / VOCAB_FILE) from None
-    model = SequenceTagger(recipe, vocabs)
     weights_path = directory / WEIGHTS_FILE
     try:
         weights = load_file(weights_path)  # safetensors: parses a header and raw tensors, runs no code
     except (SafetensorError, OSError, ValueError) as err:
         raise TaggerError(f"cannot read weights: not a complete safetensors file ({err})", weights_path) from None
+    model = model_from_parts(config, (directory / VOCAB_FILE).read_text(encoding="utf-8"), weights, directory)
+    return model.to(device).eval()
+
+
+def model_from_parts(
+    config: dict, vocab_json: str, weights: dict[str, Tensor], origin: str | Path = "<model>"
+) -> SequenceTagger:
+    """Build a model from the contents of its three files, checking that they agree."""
+    origin = Path(origin)
+    if config.get("format_version") != FORMAT_VERSION or "recipe" not in config:
+        raise TaggerError(f"unsupported model format (expected format_version {FORMAT_VERSION})", origin / CONFIG_FILE)
+    recipe = Recipe.from_dict(config["recipe"], str(origin / CONFIG_FILE))
+    try:
+        vocabs = Vocabs.from_json(vocab_json)
+    except (KeyError, TypeError, ValueError) as err:
+        raise TaggerError(f"malformed vocabulary ({err})", origin / VOCAB_FILE) from None
+    try:
+        model = SequenceTagger(recipe, vocabs)
+    except (KeyError, ValueError) as err:
+        raise TaggerError(f"config.json and vocab.json do not agree ({err})", origin) from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -121,9 +135,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Sequence
             else f"unexpected {unexpected[0]}" if unexpected
             else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, config needs {tuple(expected[wrong[0]].shape)}"
         )
-        raise TaggerError(f"weights do not match config.json: {detail}", weights_path)
+        raise TaggerError(f"weights do not match config.json: {detail}", origin / WEIGHTS_FILE)
     model.load_state_dict(weights)
-    return model.to(device).eval()
+    return model.eval()
+
+
+def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
+    """The contents of a model directory's three files, for in-memory serialisation."""
+    config = {"format_version": FORMAT_VERSION, "recipe": model.recipe.to_dict()}
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return config, model.vocabs.to_json(), weights
 
 
 def atomic_write(path: Path, write) -> None:

@@ -59,13 +59,14 @@ def extend_with_vectors(vocabs: Vocabs, words: list[str], matrix: Tensor) -> tup
     row_of: dict[str, int] = {}
     for i, w in enumerate(words):
         row_of.setdefault(vocabs.key(w), i)
-        row_of.setdefault(vocabs.key(w).lower(), i)
     train_words = vocabs.words.itos
     itos = train_words + [k for k in dict.fromkeys(vocabs.key(w) for w in words) if k not in vocabs.words]
     init = torch.empty(len(itos), matrix.shape[1]).uniform_(-0.1, 0.1)
     init[0] = 0.0
     found = 0
     for i, key in enumerate(itos):
+        if i < 2:  # <pad> stays zero, <unk> stays random even if the file lists them
+            continue
         row = row_of.get(key, row_of.get(key.lower()))
         if row is not None:
             init[i] = matrix[row]

@@ -67,14 +67,14 @@ def casing(word: str) -> int:
     """A small categorical feature that keeps what lowercasing the word key throws away."""
     if word.isdigit():
         kind = "numeric"
+    elif any(ch.isdigit() for ch in word):  # before the case tests: "3rd".islower() is True
+        kind = "has_digit"
     elif word.islower():
         kind = "lower"
     elif word.isupper():
         kind = "upper"
     elif word[:1].isupper() and word[1:].islower():
         kind = "title"
-    elif any(ch.isdigit() for ch in word):
-        kind = "has_digit"
     elif _PUNCT.match(word):
         kind = "punct"
     elif any(ch.isalpha() for ch in word):

@@ -84,11 +84,6 @@ def test_casing(word, kind):
     assert CASINGS[casing(word)] == kind
 
 
-@pytest.mark.xfail(
-    reason="vocab.casing tests islower()/isupper() before digits, and '3rd'.islower() is True: "
-    "words with digits and letters get 'lower'/'upper', never 'has_digit'",
-    strict=True,
-)
 @pytest.mark.parametrize("word", ["3rd", "A1", "1990s"])
 def test_casing_has_digit(word):
     assert CASINGS[casing(word)] == "has_digit"

@@ -138,11 +138,6 @@ def test_override_into_a_missing_list_item():
         load_recipe("demo", ["heads.0=3"])
 
 
-@pytest.mark.xfail(
-    reason="apply_overrides walks into a scalar with dict.setdefault and then item-assigns into it: "
-    "'encoder.hidden.x=3' raises TypeError ('int' object does not support item assignment), not TaggerError",
-    strict=True,
-)
 def test_override_below_a_scalar_is_a_tagger_error():
     with pytest.raises(TaggerError):
         load_recipe("demo", ["encoder.hidden.x=3"])

@@ -120,12 +120,6 @@ def test_extend_lowercase_fallback_for_cased_vocab(tmp_path):
     assert coverage == pytest.approx(2 / 3)
 
 
-@pytest.mark.xfail(
-    reason="extend_with_vectors registers every vector under its lowercase key with setdefault, so "
-    "with lowercase=False a word listed after its capitalised form ('Paris' then 'paris') gets the "
-    "capitalised word's vector instead of its own",
-    strict=True,
-)
 def test_extend_word_keeps_its_own_vector_when_a_cased_variant_comes_first(tmp_path):
     words, m = read_vectors(write(tmp_path, "Paris 1 2\nparis 3 4\n"), 100)
     vocabs = make_vocabs(["Paris", "paris"], lowercase=False)

@@ -15,6 +15,8 @@ class CharCNN(nn.Module):
     def __init__(self, n_chars: int, dim: int, filters: int, kernel: int):
         super().__init__()
         self.embed = nn.Embedding(n_chars, dim, padding_idx=0)
+        if kernel % 2 == 0:
+            raise ValueError(f"char_kernel must be odd (got {kernel}) so each output sits on a character")
         self.conv = nn.Conv1d(dim, filters, kernel, padding=kernel // 2)
         self.out_dim = filters
 

@@ -1,0 +1,436 @@
+"""A spaCy pipeline component that runs a tagger model on a ``Doc``'s own tokens.
+
+::
+
+    import spacy
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": "runs/conll2003/best"})
+    doc = nlp("EU rejects German call to boycott British lamb.")
+    doc.ents
+
+The factory ``bilstm_tagger`` is registered through the ``spacy_factories``
+entry point, so spaCy finds it without ``import tagger``.
+
+What the component writes, per head of the model:
+
+* the entity head (``ents_task``; by default the span task named ``ner``, else the
+  first span task) -> ``doc.ents``. ``ents_mode="overwrite"`` replaces whatever
+  entities the Doc had; ``"fill"`` keeps them and only adds predicted entities
+  that overlap none of them;
+* any other span head -> the span group ``doc.spans[TASK]``;
+* a token head (``span = false``) -> ``token.pos_`` when its labels are
+  Universal POS tags (``NOUN``, ``VERB``...; a label that is not a UPOS tag is
+  left unset) and ``token.tag_`` otherwise (Penn Treebank ``NN``, ``VBD``...).
+  ``token_attrs={"TASK": "tag" | "pos" | "none"}`` overrides the choice.
+
+A multitask model writes all of them. The model has no document classification
+heads, so nothing is written to ``doc.cats``.
+
+Tokens: the model sees the Doc's tokens as spaCy made them, which is not the
+CoNLL tokenization it was trained on (spaCy keeps ``U.S.`` and splits
+``don't`` differently, for instance); ``bench/spacy_component.py`` measures what
+that costs. Whitespace tokens (spaCy's tokens for runs of spaces or newlines)
+are not shown to the model: they are never the first or last token of an entity
+and get no tag. When the Doc has sentence boundaries (a ``sentencizer`` or
+parser earlier in the pipeline) each sentence is tagged on its own, as the model
+was trained; otherwise the whole Doc is one sequence.
+
+Saving: ``nlp.to_disk`` writes the model's three files (``config.json``,
+``vocab.json``, ``model.safetensors``) into the component's folder and
+``to_bytes`` packs the same three in msgpack; loading reads JSON and
+safetensors only, never a pickle. A saved pipeline does not need the original
+model folder: when the ``model`` path in its config cannot be read at load time,
+the component waits for ``from_disk``/``from_bytes`` to fill it, and only a
+component that is used without ever getting a model raises that error.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import srsly
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import ensure_path, minibatch
+
+from .errors import TaggerError
+from .model import SequenceTagger, load_model, model_from_parts, model_parts
+from .predict import Tagger, resolve_device
+from .schemes import spans as bio_spans
+
+FACTORY = "bilstm_tagger"
+ENTS_MODES = ("overwrite", "fill")
+TOKEN_ATTRS = ("tag", "pos", "none")
+
+# Universal Dependencies v2 part-of-speech tags: the values spaCy accepts for token.pos_.
+UPOS = frozenset(
+    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
+)
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "model": None,
+    "ents_mode": "overwrite",
+    "ents_task": None,
+    "token_attrs": {},
+    "by_sentence": True,
+    "batch_size": 256,
+    "device": "cpu",
+}
+
+
+def looks_upos(labels: Iterable[str]) -> bool:
+    """Whether a label set is Universal POS (all labels are UPOS tags) rather than PTB-style."""
+    labels = [label for label in labels if not label.startswith("<")]
+    return bool(labels) and all(label in UPOS for label in labels)
+
+
+@Language.factory(
+    FACTORY,
+    default_config=DEFAULT_CONFIG,
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", "token.tag", "token.pos"],
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+        "tag_acc": None,
+        "pos_acc": None,
+    },
+)
+def make_bilstm_tagger(
+    nlp: Language,
+    name: str,
+    model: Optional[str],
+    ents_mode: str,
+    ents_task: Optional[str],
+    token_attrs: Dict[str, str],
+    by_sentence: bool,
+    batch_size: int,
+    device: str,
+) -> "BilstmTaggerComponent":
+    return BilstmTaggerComponent(
+        name=name,
+        model=model,
+        ents_mode=ents_mode,
+        ents_task=ents_task,
+        token_attrs=token_attrs,
+        by_sentence=by_sentence,
+        batch_size=batch_size,
+        device=device,
+    )
+
+
+class BilstmTaggerComponent:
+    """The ``bilstm_tagger`` pipe: a :class:`tagger.Tagger` writing into spaCy Docs."""
+
+    def __init__(
+        self,
+        name: str = FACTORY,
+        *,
+        model: str | Path | SequenceTagger | None = None,
+        ents_mode: str = "overwrite",
+        ents_task: str | None = None,
+        token_attrs: dict[str, str] | None = None,
+        by_sentence: bool = True,
+        batch_size: int = 256,
+        device: str = "cpu",
+    ):
+        if ents_mode not in ENTS_MODES:
+            raise TaggerError(f"ents_mode must be one of {', '.join(ENTS_MODES)}, got '{ents_mode}'")
+        if batch_size < 1:
+            raise TaggerError(f"batch_size must be at least 1, got {batch_size}")
+        token_attrs = dict(token_attrs or {})
+        for task, attr in token_attrs.items():
+            if attr not in TOKEN_ATTRS:
+                raise TaggerError(f"token_attrs['{task}'] must be one of {', '.join(TOKEN_ATTRS)}, got '{attr}'")
+        self.name = name
+        self.ents_mode = ents_mode
+        self.by_sentence = by_sentence
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self._ents_task_option = ents_task
+        self._token_attrs_option = token_attrs
+        self.tagger: Tagger | None = None
+        self._missing: TaggerError | None = None  # why there is no model yet
+        # Filled by _use: where each task's labels go.
+        self.ents_task: str | None = None
+        self.span_group_tasks: list[str] = []
+        self.token_targets: dict[str, str] = {}
+        if isinstance(model, SequenceTagger):
+            self._use(model)
+        elif model is not None:
+            try:
+                self._use(load_model(model, self.device))
+            except TaggerError as err:
+                # spacy.load builds the component from the saved config (whose model
+                # path may be gone) and then calls from_disk: wait for that.
+                self._missing = err
+
+    # -- the model ---------------------------------------------------------
+
+    def _use(self, model: SequenceTagger) -> None:
+        model = model.to(self.device).eval()
+        heads = model.recipe.heads
+        span_tasks = [h.task for h in heads if h.span]
+        ents_task = self._ents_task_option
+        if ents_task is None:
+            ents_task = "ner" if "ner" in span_tasks else (span_tasks[0] if span_tasks else None)
+        elif ents_task not in span_tasks:
+            raise TaggerError(
+                f"ents_task '{ents_task}' is not a span task of this model "
+                f"(span tasks: {', '.join(span_tasks) or 'none'})"
+            )
+        unknown = sorted(set(self._token_attrs_option) - {h.task for h in heads if not h.span})
+        if unknown:
+            raise TaggerError(f"token_attrs names '{unknown[0]}', which is not a token task of this model")
+        targets = {}
+        for head in heads:
+            if head.span:
+                continue
+            target = self._token_attrs_option.get(head.task)
+            if target is None:
+                target = "pos" if looks_upos(model.vocabs.labels[head.task].itos) else "tag"
+            if target != "none":
+                targets[head.task] = target
+        self.tagger = Tagger(model, self.batch_size)
+        self.ents_task = ents_task
+        self.span_group_tasks = [t for t in span_tasks if t != ents_task]
+        self.token_targets = targets
+        self._missing = None
+
+    def _require(self) -> Tagger:
+        if self.tagger is None:
+            reason = f": {self._missing}" if self._missing else ""
+            raise TaggerError(
+                f"the {self.name} component has no model{reason} "
+                "(add it with config={'model': MODEL_DIR}, or load a saved pipeline)"
+            )
+        self.tagger.batch_size = self.batch_size
+        return self.tagger
+
+    @property
+    def model(self) -> SequenceTagger:
+        return self._require().model
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Entity types of the entity head (spaCy shows these in ``nlp.pipe_labels``)."""
+        if self.tagger is None or self.ents_task is None:
+            return ()
+        itos = self.tagger.model.vocabs.labels[self.ents_task].itos
+        return tuple(sorted({label[2:] for label in itos if label[:2] in ("B-", "I-")}))
+
+    # -- tagging -----------------------------------------------------------
+
+    def _units(self, doc: Doc) -> list[list[int]]:
+        """Token indices the model tags as one sequence each: per sentence when the
+        Doc has sentence boundaries, else the whole Doc; whitespace tokens left out."""
+        if self.by_sentence and doc.has_annotation("SENT_START"):
+            ranges = [range(sent.start, sent.end) for sent in doc.sents]
+        else:
+            ranges = [range(len(doc))]
+        units = []
+        for rng in ranges:
+            kept = [i for i in rng if not doc[i].is_space]
+            if kept:
+                units.append(kept)
+        return units
+
+    def predict(self, docs: Sequence[Doc]) -> list[list[tuple[list[int], dict[str, list[str]]]]]:
+        """For each Doc, its tagged units: (token indices, labels per task)."""
+        tagger = self._require()
+        per_doc: list[list[tuple[list[int], dict[str, list[str]]]]] = []
+        words: list[list[str]] = []
+        for doc in docs:
+            units = self._units(doc)
+            per_doc.append([(unit, {}) for unit in units])
+            words.extend([doc[i].text for i in unit] for unit in units)
+        if words:
+            flat = iter(tagger.predict_all(words))
+            per_doc = [[(unit, next(flat)) for unit, _ in units] for units in per_doc]
+        return per_doc
+
+    def set_annotations(self, docs: Sequence[Doc], predictions) -> None:
+        for doc, units in zip(docs, predictions):
+            found: dict[str, list[Span]] = {}
+            for unit, labels in units:
+                for task, tags in labels.items():
+                    target = self.token_targets.get(task)
+                    if target == "tag":
+                        for i, tag in zip(unit, tags):
+                            doc[i].tag_ = tag
+                    elif target == "pos":
+                        for i, tag in zip(unit, tags):
+                            if tag in UPOS:
+                                doc[i].pos_ = tag
+                    elif task == self.ents_task or task in self.span_group_tasks:
+                        spans = found.setdefault(task, [])
+                        for label, start, end in bio_spans(tags):
+                            spans.append(Span(doc, unit[start], unit[end - 1] + 1, label=label))
+            for task in self.span_group_tasks:
+                doc.spans[task] = found.get(task, [])
+            if self.ents_task is not None:
+                self._set_ents(doc, found.get(self.ents_task, []))
+
+    def _set_ents(self, doc: Doc, predicted: list[Span]) -> None:
+        if self.ents_mode == "overwrite":
+            doc.set_ents(predicted, default="outside")
+            return
+        taken = [False] * len(doc)
+        for ent in doc.ents:
+            taken[ent.start : ent.end] = [True] * (ent.end - ent.start)
+        added = [s for s in predicted if not any(taken[s.start : s.end])]
+        for s in added:
+            taken[s.start : s.end] = [True] * (s.end - s.start)
+        # Tokens nobody has annotated yet were tagged O by the model: say so.
+        outside = [doc[i : i + 1] for i, token in enumerate(doc) if token.ent_iob == 0 and not taken[i]]
+        doc.set_ents(added, outside=outside, default="unmodified")
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Tag Docs ``batch_size`` at a time (spaCy passes ``nlp.pipe``'s batch size);
+        the model runs them in batches of the component's own ``batch_size``."""
+        for docs in minibatch(stream, size=batch_size):
+            self.set_annotations(docs, self.predict(docs))
+            yield from docs
+
+    # -- scoring -----------------------------------------------------------
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
+        """``ents_p/r/f`` and ``ents_per_type`` for the entity head, ``spans_TASK_p/r/f``
+        for other span heads, ``tag_acc`` / ``pos_acc`` for token heads."""
+        self._require()
+        examples = list(examples)
+        scores: dict[str, Any] = {}
+        if self.ents_task is not None:
+            scores.update(
+                Scorer.score_spans(
+                    examples, "ents", has_annotation=lambda doc: doc.has_annotation("ENT_IOB"), **kwargs
+                )
+            )
+        for task in self.span_group_tasks:
+            scores.update(
+                Scorer.score_spans(
+                    examples,
+                    f"spans_{task}",
+                    getter=_span_group_getter(task),
+                    has_annotation=lambda doc, task=task: task in doc.spans,
+                    **kwargs,
+                )
+            )
+        for attr in sorted(set(self.token_targets.values())):
+            scores.update(Scorer.score_token_attr(examples, attr, **kwargs))
+        return scores
+
+    # -- serialization -----------------------------------------------------
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        from safetensors.torch import save
+
+        config, vocab_json, weights = model_parts(self.model)
+        return srsly.msgpack_dumps(
+            {
+                "config": json.dumps(config),
+                "vocab": vocab_json,
+                "weights": save(weights, metadata={"format": "pt"}),
+            }
+        )
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "BilstmTaggerComponent":
+        from safetensors.torch import load
+
+        origin = f"<{self.name} bytes>"
+        try:
+            msg = srsly.msgpack_loads(bytes_data)
+            config = json.loads(msg["config"])
+            vocab_json = msg["vocab"]
+            weights = load(msg["weights"])
+        except Exception as err:  # msgpack, JSON and safetensors each raise their own types
+            raise TaggerError(f"not a serialized {FACTORY} component ({type(err).__name__}: {err})", origin) from None
+        if not isinstance(config, dict) or not isinstance(vocab_json, str):
+            raise TaggerError(f"not a serialized {FACTORY} component", origin)
+        self._use(model_from_parts(config, vocab_json, weights, origin))
+        return self
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        # The model directory layout: config.json, vocab.json, model.safetensors,
+        # each written through a temporary file and renamed.
+        self.model.save(ensure_path(path))
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "BilstmTaggerComponent":
+        path = ensure_path(path)
+        if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+            raise TaggerError("the component folder is a link to a folder outside the pipeline", path)
+        # load_model refuses files that link outside the folder and reads no pickle.
+        self._use(load_model(path, self.device))
+        return self
+
+    def __reduce__(self):
+        # For nlp.pipe(n_process=N): travel as safetensors + JSON, not as pickled torch objects.
+        state = self.to_bytes() if self.tagger is not None else None
+        options = {
+            "ents_mode": self.ents_mode,
+            "ents_task": self._ents_task_option,
+            "token_attrs": self._token_attrs_option,
+            "by_sentence": self.by_sentence,
+            "batch_size": self.batch_size,
+            "device": str(self.device),
+        }
+        return (_restore, (self.name, options, state))
+
+
+def _restore(name: str, options: dict, state: bytes | None) -> BilstmTaggerComponent:
+    component = BilstmTaggerComponent(name, **options)
+    return component.from_bytes(state) if state is not None else component
+
+
+def _span_group_getter(task: str) -> Callable[[Doc, str], List[Span]]:
+    def getter(doc: Doc, attr: str) -> List[Span]:
+        return list(doc.spans[task]) if task in doc.spans else []
+
+    return getter
+
+
+# -- displaCy ------------------------------------------------------------
+
+# displaCy colours the OntoNotes types; give the CoNLL ones the same look.
+_COLORS = {"PER": "#aa9cfc", "MISC": "#e4e7d2"}
+
+
+def displacy_page(items: Iterable[tuple[Sequence[str], Sequence[str]]], title: str = "tagger") -> str:
+    """An HTML page showing the entities of ``(words, BIO tags)`` pairs, one block per sentence."""
+    from spacy import displacy
+
+    manual = []
+    for words, tags in items:
+        starts, pos = [], 0
+        for word in words:
+            starts.append(pos)
+            pos += len(word) + 1
+        ents = [
+            {"start": starts[s], "end": starts[e - 1] + len(words[e - 1]), "label": label}
+            for label, s, e in bio_spans(tags)
+        ]
+        manual.append({"text": " ".join(words), "ents": ents, "title": None})
+    if not manual:
+        manual.append({"text": "", "ents": [], "title": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # displaCy warns about texts without entities
+        html = displacy.render(manual, style="ent", manual=True, page=True, jupyter=False,
+                               options={"colors": _COLORS})
+    return html.replace("<title>displaCy</title>", f"<title>{_escape(title)}</title>", 1)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["BilstmTaggerComponent", "make_bilstm_tagger", "displacy_page", "looks_upos", "UPOS", "FACTORY"]

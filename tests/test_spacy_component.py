@@ -1,0 +1,343 @@
+"""The spaCy component, on a real blank English pipeline with a small model trained on data/demo."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from typer.testing import CliRunner
+
+from tagger import Tagger, TaggerError
+from tagger.batching import build_vocabs
+from tagger.cli import app
+from tagger.config import HeadConfig, load_recipe
+from tagger.io.conll import read_conll2003
+from tagger.io.spacy_docbin import read_docbin, write_docbin
+from tagger.metrics import span_report
+from tagger.model import SequenceTagger
+from tagger.schemes import spans, tags_from_spans
+from tagger.sources import demo_dir
+from tagger.spacy_component import UPOS, BilstmTaggerComponent, looks_upos
+from tagger.train import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("spacy_demo_run")
+    train(load_recipe("demo", ["encoder.hidden=32", "train.max_epochs=8", "train.threads=1"]), out)
+    return out / "best"
+
+
+@pytest.fixture(scope="session")
+def gold():
+    return read_conll2003(demo_dir() / "valid.txt")
+
+
+@pytest.fixture
+def nlp(model_dir):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir)})
+    return nlp
+
+
+def ents(doc: Doc) -> list[tuple[str, int, int]]:
+    return [(e.label_, e.start, e.end) for e in doc.ents]
+
+
+def texts(gold) -> list[str]:
+    return [" ".join(s.words) for s in gold]
+
+
+# -- registration -----------------------------------------------------------
+
+
+def test_factory_is_registered_through_the_entry_point():
+    names = [ep.name for ep in importlib.metadata.entry_points(group="spacy_factories")]
+    assert "bilstm_tagger" in names
+    spacy.blank("en")  # a Language loads the spacy_factories entry points
+    assert "bilstm_tagger" in spacy.registry.factories
+    meta = spacy.Language.get_factory_meta("bilstm_tagger")
+    assert "doc.ents" in meta.assigns and meta.default_score_weights["ents_f"] == 1.0
+
+
+def test_add_pipe_works_without_importing_tagger(model_dir):
+    script = (
+        "import sys, spacy\n"
+        "nlp = spacy.blank('en')\n"
+        f"nlp.add_pipe('bilstm_tagger', config={{'model': {str(model_dir)!r}}})\n"
+        "doc = nlp('Anna Lindqvist visited Oslo on Monday .')\n"
+        "print(nlp.pipe_names, len(doc), [e.label_ for e in doc.ents] is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "['bilstm_tagger'] 8 True" in done.stdout
+
+
+# -- tagging ------------------------------------------------------------------
+
+
+def test_ents_are_the_taggers_spans_on_the_docs_tokens(nlp, model_dir, gold):
+    tagger = Tagger.load(model_dir)
+    docs = [nlp(text) for text in texts(gold)]
+    predicted = tagger.predict([[t.text for t in doc] for doc in docs])
+    assert [ents(doc) for doc in docs] == [spans(tags) for tags in predicted]
+    assert any(doc.ents for doc in docs)
+    # A Doc with the gold tokens gets exactly the tagger's spans on the gold tokens.
+    doc = nlp(Doc(nlp.vocab, words=gold[1].words))
+    assert ents(doc) == spans(tagger.predict([gold[1].words])[0])
+    assert set(nlp.get_pipe("bilstm_tagger").labels) == {"LOC", "MISC", "ORG", "PER"}
+
+
+def test_pipe_equals_one_doc_at_a_time(nlp, gold):
+    inputs = texts(gold) + ["", "   ", "Oslo\n\nand  Lyon .", "x"]
+    one_by_one = [ents(nlp(t)) for t in inputs]
+    for batch_size in (1, 3, 1000):
+        assert [ents(d) for d in nlp.pipe(inputs, batch_size=batch_size)] == one_by_one
+
+
+def test_whitespace_tokens_are_not_shown_to_the_model(nlp, model_dir):
+    tagger = Tagger.load(model_dir)
+    doc = nlp("Anna  Lindqvist\n\nvisited Oslo\n on Monday .")
+    words = [t for t in doc if not t.is_space]
+    assert len(words) < len(doc)
+    predicted = spans(tagger.predict([[t.text for t in words]])[0])
+    assert ents(doc) == [(label, words[s].i, words[e - 1].i + 1) for label, s, e in predicted]
+    for ent in doc.ents:
+        assert not ent[0].is_space and not ent[-1].is_space
+
+
+def test_sentences_are_tagged_one_by_one_when_the_doc_has_them(model_dir, gold):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir)})
+    first, second = gold[1].words, gold[2].words
+    doc = nlp(" ".join(first + second))
+    tagger = Tagger.load(model_dir)
+    sents = list(doc.sents)
+    assert len(sents) >= 2
+    expected = []
+    for sent in sents:
+        for label, s, e in spans(tagger.predict([[t.text for t in sent]])[0]):
+            expected.append((label, sent.start + s, sent.start + e))
+    assert ents(doc) == expected
+
+
+def test_fill_keeps_earlier_entities_and_overwrite_replaces_them(model_dir, gold):
+    probe = spacy.blank("en")
+    probe.add_pipe("bilstm_tagger", config={"model": str(model_dir)})
+    text = next(t for t in texts(gold) if len(probe(t).ents) >= 2)
+    predicted = probe(text).ents
+    first, rest = predicted[0], [(e.label_, e.start, e.end) for e in predicted[1:]]
+    outside = next(t for t in probe(text) if not t.ent_type_)
+    patterns = [
+        {"label": "RULE", "pattern": [{"ORTH": first[0].text}]},  # overlaps the first predicted entity
+        {"label": "RULE", "pattern": [{"ORTH": outside.text}]},  # overlaps none
+    ]
+    modes = {}
+    for mode in ("fill", "overwrite"):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("entity_ruler").add_patterns(patterns)
+        nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "ents_mode": mode})
+        modes[mode] = nlp(text)
+    assert ents(modes["overwrite"]) == ents(probe(text))
+    filled = ents(modes["fill"])
+    rules = [e for e in filled if e[0] == "RULE"]
+    assert ("RULE", first[0].i, first[0].i + 1) in rules
+    assert ("RULE", outside.i, outside.i + 1) in rules
+    assert (first.label_, first.start, first.end) not in filled
+    ruled = {i for _, s, e in rules for i in range(s, e)}
+    assert [e for e in filled if e[0] != "RULE"] == [e for e in rest if not ruled & set(range(e[1], e[2]))]
+    assert all(t.ent_iob_ in ("B", "I", "O") for t in modes["fill"])
+
+
+def test_bad_options_and_a_missing_model_are_errors(model_dir, tmp_path):
+    nlp = spacy.blank("en")
+    with pytest.raises(TaggerError, match="ents_mode"):
+        nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "ents_mode": "merge"})
+    nlp.add_pipe("bilstm_tagger", name="empty")
+    with pytest.raises(TaggerError, match="has no model"):
+        nlp("Oslo")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(tmp_path / "nowhere")})
+    with pytest.raises(TaggerError, match="nowhere"):
+        nlp("Oslo")
+
+
+# -- multitask models --------------------------------------------------------
+
+
+def untrained(heads: list[HeadConfig], gold) -> SequenceTagger:
+    """A random model with these heads: enough to see where each head's labels go."""
+    recipe = load_recipe("demo", ["encoder.hidden=16"])
+    recipe.heads = heads
+    torch.manual_seed(0)
+    return SequenceTagger(recipe, build_vocabs(gold, heads, recipe.embed)).eval()
+
+
+def test_token_heads_write_tag_or_pos(gold):
+    for sent in gold:  # a UPOS task made up from the PTB tags, for the UPOS path
+        sent.tags["upos"] = ["PROPN" if t.startswith("NNP") else "NOUN" if t.startswith("NN") else "X"
+                             for t in sent.tags["pos"]]
+    heads = [HeadConfig("ner", "crf", True), HeadConfig("pos", "softmax", False), HeadConfig("upos", "softmax", False)]
+    model = untrained(heads, gold)
+    assert not looks_upos(model.vocabs.labels["pos"].itos) and looks_upos(model.vocabs.labels["upos"].itos)
+    words = gold[1].words
+    expected = Tagger(model).predict_all([words])[0]
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("bilstm_tagger")
+    component._use(model)
+    doc = nlp(Doc(nlp.vocab, words=words))
+    assert [t.tag_ for t in doc] == expected["pos"]
+    assert [t.pos_ for t in doc] == expected["upos"] and set(expected["upos"]) <= UPOS
+    assert ents(doc) == spans(expected["ner"])
+    # Override: keep the PTB head out of the Doc.
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("bilstm_tagger", config={"token_attrs": {"pos": "none"}})
+    component._use(model)
+    doc = nlp(Doc(nlp.vocab, words=words))
+    assert [t.tag_ for t in doc] == [""] * len(words)
+    # tag_acc and pos_acc come with the token heads.
+    reference = Doc(nlp.vocab, words=words, tags=gold[1].tags["pos"], pos=gold[1].tags["upos"])
+    scores = component.score([Example(doc, reference)])
+    assert "pos_acc" in scores and "ents_f" in scores and "tag_acc" not in scores
+
+
+# -- evaluation --------------------------------------------------------------
+
+
+def gold_doc(nlp, sentence) -> Doc:
+    doc = Doc(nlp.vocab, words=sentence.words)
+    doc.set_ents([Span(doc, s, e, label=t) for t, s, e in spans(sentence.tags["ner"])], default="outside")
+    return doc
+
+
+def test_evaluate_gives_the_taggers_seqeval_f1(nlp, model_dir, gold):
+    examples = [Example(Doc(nlp.vocab, words=s.words), gold_doc(nlp, s)) for s in gold]
+    scores = nlp.evaluate(examples)
+    tagger = Tagger.load(model_dir)
+    report = span_report([s.tags["ner"] for s in gold], tagger.predict([s.words for s in gold]))
+    assert report["f1"] > 0
+    assert scores["ents_f"] == pytest.approx(report["f1"], abs=1e-9)
+    assert scores["ents_p"] == pytest.approx(report["precision"], abs=1e-9)
+    assert scores["ents_r"] == pytest.approx(report["recall"], abs=1e-9)
+    assert tagger.evaluate(gold)["ner"]["f1"] == pytest.approx(report["f1"], abs=1e-9)
+    for label, row in report["per_type"].items():
+        assert scores["ents_per_type"][label]["f"] == pytest.approx(row["f1"], abs=1e-9)
+
+
+# -- serialization -----------------------------------------------------------
+
+
+def test_to_disk_and_spacy_load_without_the_original_model(model_dir, gold, tmp_path):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(copy), "ents_mode": "fill"})
+    before = [ents(d) for d in nlp.pipe(texts(gold))]
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(copy)
+    saved = tmp_path / "pipeline" / "bilstm_tagger"
+    assert {p.name for p in saved.iterdir()} == {"config.json", "vocab.json", "model.safetensors"}
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.pipe_names == ["bilstm_tagger"]
+    assert loaded.get_pipe("bilstm_tagger").ents_mode == "fill"
+    assert [ents(d) for d in loaded.pipe(texts(gold))] == before
+
+
+def test_from_disk_refuses_a_link_out_of_the_folder(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline")
+    weights = tmp_path / "pipeline" / "bilstm_tagger" / "model.safetensors"
+    outside = tmp_path / "elsewhere.safetensors"
+    shutil.move(weights, outside)
+    weights.symlink_to(outside)
+    with pytest.raises(TaggerError, match="outside"):
+        spacy.load(tmp_path / "pipeline")
+
+
+def test_to_bytes_and_from_bytes(nlp, gold):
+    data = nlp.to_bytes()
+    fresh = spacy.blank("en")
+    fresh.add_pipe("bilstm_tagger")  # no model until from_bytes
+    fresh.from_bytes(data)
+    assert [ents(d) for d in fresh.pipe(texts(gold))] == [ents(d) for d in nlp.pipe(texts(gold))]
+    component = BilstmTaggerComponent().from_bytes(nlp.get_pipe("bilstm_tagger").to_bytes())
+    assert component.labels == nlp.get_pipe("bilstm_tagger").labels
+    with pytest.raises(TaggerError, match="not a serialized"):
+        BilstmTaggerComponent().from_bytes(b"\x00garbage")
+
+
+# -- spaCy training data and displaCy ---------------------------------------
+
+
+def test_docbin_round_trip_and_errors(gold, tmp_path):
+    heads = [HeadConfig("ner", "crf", True), HeadConfig("pos", "softmax", False)]
+    path = write_docbin(gold, tmp_path / "valid.spacy")
+    back = read_docbin(path, heads)
+    assert [(s.words, s.tags["ner"], s.tags["pos"]) for s in back] == [
+        (s.words, s.tags["ner"], s.tags["pos"]) for s in gold
+    ]
+    with pytest.raises(TaggerError, match="valid.spacy.*token task 'chunk'"):
+        read_docbin(path, [HeadConfig("chunk", "softmax", False)])
+    (tmp_path / "bad.spacy").write_bytes(b"not a docbin")
+    with pytest.raises(TaggerError, match="bad.spacy.*not a spaCy DocBin"):
+        read_docbin(tmp_path / "bad.spacy", heads)
+    with pytest.raises(TaggerError, match="missing.spacy"):
+        read_docbin(tmp_path / "missing.spacy", heads)
+
+
+def test_docbin_reader_splits_sentences_and_drops_spaces(tmp_path):
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp("Anna Lindqvist left Oslo.\n\nShe met Marrow Pharmaceuticals.")
+    doc.set_ents([Span(doc, 0, 2, "PER"), Span(doc, 3, 4, "LOC"), Span(doc, 9, 11, "ORG")], default="outside")
+    DocBin(docs=[doc]).to_disk(tmp_path / "two.spacy")
+    sents = read_docbin(tmp_path / "two.spacy", [HeadConfig()])
+    assert [s.words for s in sents] == [["Anna", "Lindqvist", "left", "Oslo", "."],
+                                        ["She", "met", "Marrow", "Pharmaceuticals", "."]]
+    assert [spans(s.tags["ner"]) for s in sents] == [[("PER", 0, 2), ("LOC", 3, 4)], [("ORG", 2, 4)]]
+    no_ents = nlp("Nothing here .")
+    DocBin(docs=[no_ents]).to_disk(tmp_path / "none.spacy")
+    with pytest.raises(TaggerError, match="none.spacy: document 1 has neither entities"):
+        read_docbin(tmp_path / "none.spacy", [HeadConfig()])
+
+
+def test_train_reads_spacy_files(gold, tmp_path):
+    train_file = write_docbin(read_conll2003(demo_dir() / "train.txt")[:40], tmp_path / "train.spacy")
+    dev_file = write_docbin(gold, tmp_path / "dev.spacy")
+    result = runner.invoke(app, [
+        "train", "demo", "--train", str(train_file), "--dev", str(dev_file), "--format", "spacy",
+        "--max-epochs", "1", "--threads", "1", "--set", "encoder.hidden=16", "-o", str(tmp_path / "run"),
+    ])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert config["recipe"]["data"]["format"] == "spacy"
+    result = runner.invoke(app, ["train", "demo", "--train", str(tmp_path / "nope.spacy"), "--dev", str(dev_file),
+                                 "--format", "spacy", "-o", str(tmp_path / "run2")])
+    assert result.exit_code == 1 and "nope.spacy" in result.output
+
+
+def test_predict_writes_a_displacy_page(model_dir, tmp_path):
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["predict", str(model_dir), "Anna Lindqvist visited Oslo .",
+                                 "Marrow Pharmaceuticals <b> hired Viktor Tanaka .", "--format", "html", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "</html>" in html
+    tagger = Tagger.load(model_dir)
+    predicted = tagger.predict(["Anna Lindqvist visited Oslo .", "Marrow Pharmaceuticals <b> hired Viktor Tanaka ."])
+    labels = [label for tags in predicted for label, _, _ in spans(tags)]
+    assert labels and html.count('<mark class="entity"') == len(labels)
+    for label in set(labels):
+        assert f">{label}</span>" in html
+    assert "&lt;b&gt;" in html and "<b>" not in html
