@@ -160,3 +160,30 @@ def test_user_errors_exit_1_with_one_line(args, fragment):
 def test_help_explains_options(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "--" in result.output
+
+
+def test_cli_trains_on_a_column_file_with_vectors(tmp_path):
+    """WNUT-style two-column files train through --format column, with pretrained vectors."""
+    gold = read_conll2003(demo_dir() / "train.txt")[:30]
+    column = tmp_path / "wnut.tsv"
+    column.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(s.words, s.tags["ner"])) + "\n" for s in gold))
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("2 3\nthe 0.1 0.2 0.3\nsaid 0.4 0.5 0.6\n")
+    result = runner.invoke(app, [
+        "train", "demo", "-o", str(tmp_path / "run"), "--train", str(column), "--dev", str(column),
+        "--format", "column", "--word-col", "0", "--tag-col", "-1", "--vectors", str(vectors), "--max-epochs", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "2 words of dim 3" in result.output and "covered" in result.output
+    model = tagger.load(tmp_path / "run")
+    assert model.model.recipe.embed.word_dim == 3
+    row = model.model.vocabs.words.id("said")
+    assert model.model.embedder.word.weight[row].tolist() != [0.0, 0.0, 0.0]
+    assert len(model.predict([["Anna", "said"]])[0]) == 2
+
+
+def test_train_without_dev_is_a_user_error(tmp_path):
+    column = tmp_path / "x.tsv"
+    column.write_text("EU\tB-ORG\n")
+    result = runner.invoke(app, ["train", "demo", "--train", str(column)])
+    assert result.exit_code == 1 and "--dev" in result.output
