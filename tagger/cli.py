@@ -50,7 +50,7 @@ def _set(raw: dict, dotted: str, value: Any) -> None:
 @app.command()
 @user_errors
 def train(
-    recipe: Annotated[str, typer.Argument(help="A named recipe (conll2003, demo, ...) or a path to a recipe .toml file.")],
+    recipe: Annotated[Optional[str], typer.Argument(help="A named recipe (conll2003, demo, ...) or a path to a recipe .toml file.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory; the best model goes to OUTPUT/best. Default: runs/RECIPE.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the named source's files (e.g. train.txt, valid.txt, test.txt).")] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training file; overrides the recipe's data source.")] = None,
@@ -59,6 +59,7 @@ def train(
     word_col: Annotated[Optional[int], typer.Option(help="Column holding the word (column format; 0-based).")] = None,
     tag_col: Annotated[Optional[int], typer.Option(help="Column holding the tag (column format; 0-based, -1 = last).")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Tag scheme of the files: auto, iob1, bio or bioes. Always trained as BIO.")] = None,
+    field: Annotated[Optional[str], typer.Option(help="CoNLL-U column to tag: upos or xpos (conllu format; renames the recipe's single upos/xpos head).")] = None,
     vectors: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or fastText text file.")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after the epoch that would cross this wall-time budget.")] = None,
@@ -68,12 +69,21 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N, or auto (a GPU when there is one).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch (default: PyTorch's choice).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the killed or interrupted run in this run directory from its last checkpoint.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Also write a checkpoint every N batches (one is always written at the end of each epoch).")] = 0,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field, e.g. --set encoder.hidden=128 --set heads.0.kind=softmax. Repeatable.")] = None,
 ) -> None:
     """Train a model from a recipe and write its model directory."""
     from .config import Recipe, apply_overrides, load_recipe_dict
     from .train import train as run_training
 
+    if resume is not None:
+        if recipe is not None or overrides:
+            raise TaggerError("--resume continues a run with its own recipe; give no recipe or --set with it")
+        run_training(None, resume, err_console, resume=True, checkpoint_every=checkpoint_every)
+        return
+    if recipe is None:
+        raise TaggerError("give a recipe name or file (see 'tagger train --help'), or --resume RUN_DIR")
     raw, origin = load_recipe_dict(recipe)
     flags = {
         "data.data_dir": data_dir, "data.train": train_file, "data.dev": dev_file, "data.format": data_format,
@@ -85,10 +95,24 @@ def train(
     for key, value in flags.items():
         if value is not None:
             _set(raw, key, str(value) if isinstance(value, Path) else value)
+    if field is not None:
+        _set_field(raw, field)
     if train_file is not None and dev_file is None:
         raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
     parsed = Recipe.from_dict(apply_overrides(raw, overrides or []), origin)
-    run_training(parsed, output or Path("runs") / parsed.name, err_console)
+    run_training(parsed, output or Path("runs") / parsed.name, err_console, checkpoint_every=checkpoint_every)
+
+
+def _set_field(raw: dict, field: str) -> None:
+    """``--field``: the CoNLL-U column to tag; a recipe's single upos/xpos head is renamed to it."""
+    from .io.conllu import TAG_FIELDS
+
+    if field not in TAG_FIELDS:
+        raise TaggerError(f"unknown --field '{field}' (choose: {', '.join(TAG_FIELDS)})")
+    _set(raw, "data.field", field)
+    heads = raw.get("heads")
+    if isinstance(heads, list) and len(heads) == 1 and isinstance(heads[0], dict) and heads[0].get("task") in TAG_FIELDS:
+        heads[0]["task"] = field
 
 
 class Split(str, Enum):
@@ -104,12 +128,15 @@ def evaluate(
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the source's files, if not where training found them.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Score this file instead (in the model's data format).")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+    confusion: Annotated[Optional[Path], typer.Option(help="Draw the confusion matrix of the most-confused tags to this PNG (one file per task, OUT.TASK.png, for a multitask model).")] = None,
+    top: Annotated[int, typer.Option(help="Tags shown in the confusion matrix.")] = 15,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
 ) -> None:
-    """Score a model with seqeval (strict BIO spans) and token accuracy."""
+    """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
+    and per-tag precision/recall/F1 for tag tasks such as POS."""
     from .corpus import load_corpus, read_file
-    from .metrics import format_span_report
+    from .metrics import format_span_report, format_tag_report
     from .predict import Tagger
 
     tagger = Tagger.load(model_dir, device)
@@ -131,8 +158,19 @@ def evaluate(
         print(f"\n== {task} ==")
         if "f1" in entry:
             print(format_span_report(entry, entry["token_accuracy"]))
+            if entry.get("oov_tokens"):
+                print(f"OOV token accuracy: {entry['oov_token_accuracy'] * 100:.2f} ({entry['oov_tokens']:,} tokens)")
+        elif "per_tag" in entry:
+            print(format_tag_report(entry))
         else:
             print(f"token accuracy: {entry['token_accuracy'] * 100:.2f}")
+    if confusion is not None:
+        from .plots import plot_confusion
+
+        for task, entry in report.items():
+            target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
+            shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
+            print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
     if json_out is not None:
         json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
 
@@ -145,6 +183,7 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
     spans = "spans"
     html = "html"
+    conllu = "conllu"
 
 
 class InputFormat(str, Enum):
@@ -152,12 +191,20 @@ class InputFormat(str, Enum):
     text = "text"
     conll = "conll"
     jsonl = "jsonl"
+    conllu = "conllu"
 
 
 def _read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
     """Sentences from a file, lazily, so huge inputs stream."""
     if fmt is InputFormat.auto:
         fmt = {".jsonl": InputFormat.jsonl, ".conll": InputFormat.conll}.get(path.suffix, InputFormat.text)
+        if path.suffix == ".conllu":
+            fmt = InputFormat.conllu
+    if fmt is InputFormat.conllu:
+        from .io.conllu import read_conllu
+
+        yield from (s.words for s in read_conllu(path, ()))
+        return
     try:
         handle = path.open(encoding="utf-8-sig")
     except OSError as err:
@@ -223,14 +270,51 @@ def format_prediction(words: list[str], labels: dict[str, list[str]], fmt: Outpu
     return " ".join(out) + "\n"
 
 
+def _predict_conllu(
+    tagger: Any, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
+    output: Path | None, batch_size: int,
+) -> None:
+    """``--format conllu``: UPOS/XPOS predictions in CoNLL-U. A CoNLL-U input comes back
+    line for line (comments, multiword tokens, empty nodes, other columns) with only
+    those two columns replaced; other inputs get fresh lines."""
+    from .data import Sentence
+    from .io.conllu import UPOS, XPOS, read_conllu, write_conllu
+    from .tokenize import tokenize
+
+    tasks = tagger.tasks
+    columns = {t: c for t, c in (("upos", UPOS), ("xpos", XPOS)) if t in tasks}
+    if "xpos" not in columns and "pos" in tasks:
+        columns["pos"] = XPOS  # a PTB POS model (conll2003-pos) fills XPOS
+    if not columns:
+        raise TaggerError(f"--format conllu writes UPOS/XPOS tags; this model's tasks are {', '.join(tasks)}")
+    is_conllu = input_file is not None and (
+        input_format is InputFormat.conllu or (input_format is InputFormat.auto and input_file.suffix == ".conllu")
+    )
+    if is_conllu:
+        sentences = read_conllu(input_file, ())
+    else:
+        source = iter(texts) if texts else _read_input(input_file, input_format)
+        sentences = [Sentence(words) for words in ((s if isinstance(s, list) else tokenize(s)) for s in source) if words]
+    out = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
+    try:
+        step = 4 * batch_size
+        for start in range(0, len(sentences), step):
+            chunk = sentences[start : start + step]
+            write_conllu(chunk, tagger.predict_all([s.words for s in chunk]), out, columns=columns)
+            out.flush()
+    finally:
+        if output:
+            out.close()
+
+
 @app.command()
 @user_errors
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (or a run directory holding best/).")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag (raw text, tokenized for you).")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Tag this file instead: plain text (a sentence a line), CoNLL (word first column) or JSONL.")] = None,
-    input_format: Annotated[InputFormat, typer.Option(help="Format of --input; auto guesses from the extension (.jsonl, .conll, else text).")] = InputFormat.auto,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans), spans ([TYPE words] inline) or html (a displaCy page of the entities).")] = OutputFormat.spans,
+    input_format: Annotated[InputFormat, typer.Option(help="Format of --input; auto guesses from the extension (.jsonl, .conll, .conllu, else text).")] = InputFormat.auto,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans), spans ([TYPE words] inline), html (a displaCy page of the entities) or conllu (UPOS/XPOS filled into the CoNLL-U input).")] = OutputFormat.spans,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
@@ -246,6 +330,9 @@ def predict(
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
     if output_format is OutputFormat.html and not span_tasks:
         raise TaggerError("--format html shows entities, and this model has no span task")
+    if output_format is OutputFormat.conllu:
+        _predict_conllu(tagger, texts, input_file, input_format, output, batch_size)
+        return
     page: list[tuple[list[str], list[str]]] = []  # html is one page, written at the end
     source: Iterator[list[str] | str] = iter(texts) if texts else _read_input(input_file, input_format)
     sentences = ((s if isinstance(s, list) else tokenize(s)) for s in source)

@@ -21,13 +21,14 @@ from .errors import TaggerError
 class DataConfig:
     source: str | None = "conll2003"  # a named source, or None to read the files below
     data_dir: str | None = None
-    format: str = "conll2003"  # conll2003 | column
+    format: str = "conll2003"  # conll2003 | column | conllu | spacy
     train: str | None = None
     dev: str | None = None
     test: str | None = None
     word_col: int = 0
     tag_col: int = -1
     scheme: str = "auto"  # tag scheme of the files: auto | iob1 | bio | bioes
+    field: str = "upos"  # conllu: the column to tag (upos | xpos); the head's task is named after it
 
 
 @dataclass

@@ -27,11 +27,36 @@ def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -
             span_tasks={task} if heads[0].span else set(),
             scheme=data.scheme,
         )
+    if data.format == "conllu":
+        from .io.conllu import read_conllu
+
+        return read_conllu(path, conllu_fields(data, heads))
     if data.format == "spacy":
         from .io.spacy_docbin import read_docbin
 
         return read_docbin(path, heads)
-    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column, spacy)")
+    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column, conllu, spacy)")
+
+
+def conllu_fields(data: DataConfig, heads: Sequence[HeadConfig]) -> tuple[str, ...]:
+    """The CoNLL-U columns a recipe tags: its heads' tasks, which must be named after
+    the columns (``upos``, ``xpos``), one of them ``data.field``."""
+    from .io.conllu import TAG_FIELDS
+
+    tasks = [h.task for h in heads]
+    if data.field not in TAG_FIELDS:
+        raise TaggerError(f"unknown CoNLL-U field '{data.field}' (choose: {', '.join(TAG_FIELDS)})")
+    wrong = [t for t in tasks if t not in TAG_FIELDS]
+    if wrong:
+        raise TaggerError(
+            f"CoNLL-U data gives the tasks {', '.join(TAG_FIELDS)}; the recipe has a head for '{wrong[0]}'"
+        )
+    if data.field not in tasks:
+        raise TaggerError(
+            f"data.field is '{data.field}' but the recipe's heads tag {', '.join(tasks)}; "
+            f"use --field {data.field} (which renames a single head) or --set heads.0.task={data.field}"
+        )
+    return tuple(tasks)
 
 
 def load_corpus(

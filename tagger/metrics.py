@@ -132,3 +132,93 @@ def classification_report(gold: Sequence[str], pred: Sequence[str]) -> dict[str,
         "per_class": per_class,
         "macro avg": macro,
     }
+
+
+def tag_report(
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    oov_mask: Sequence[Sequence[bool]] | None = None,
+) -> dict[str, Any]:
+    """Token-level scores for a tag task (POS and the like), one label per token.
+
+    Returns ``accuracy`` and ``tokens``; with ``oov_mask`` (True for a token
+    unseen in training) also ``oov_accuracy``/``oov_tokens`` and
+    ``iv_accuracy``/``iv_tokens`` (None when there is no such token);
+    ``per_tag`` precision/recall/F1/support for every tag in gold or
+    predictions, the ``macro avg`` and ``weighted avg`` rows, and ``confusion``,
+    ``{gold tag: {predicted tag: count}}`` over all tokens (diagonal included).
+    There is no top-level ``f1``: that key marks span reports.
+    """
+    _check_lengths(gold, pred)
+    if oov_mask is not None:
+        _check_lengths(gold, oov_mask)
+    flat_gold = [t for sent in gold for t in sent]
+    flat_pred = [t for sent in pred for t in sent]
+    base = classification_report(flat_gold, flat_pred)
+    per_tag = base["per_class"]
+    total = len(flat_gold)
+
+    def averaged(weights: dict[str, float]) -> dict[str, float | int]:
+        mass = sum(weights.values())
+        row: dict[str, float | int] = {
+            key: (sum(per_tag[t][key] * w for t, w in weights.items()) / mass if mass else 0.0)
+            for key in ("precision", "recall", "f1")
+        }
+        row["support"] = total
+        return row
+
+    confusion: dict[str, dict[str, int]] = {}
+    for (g, p), count in sorted(Counter(zip(flat_gold, flat_pred)).items()):
+        confusion.setdefault(g, {})[p] = count
+    report: dict[str, Any] = {
+        "accuracy": base["accuracy"],
+        "tokens": total,
+        "per_tag": per_tag,
+        "macro avg": averaged({t: 1.0 for t in per_tag}),
+        "weighted avg": averaged({t: float(row["support"]) for t, row in per_tag.items()}),
+        "confusion": confusion,
+    }
+    if oov_mask is not None:
+        flags = [bool(f) for sent in oov_mask for f in sent]
+        for name, wanted in (("oov", True), ("iv", False)):
+            hits = [g == p for g, p, f in zip(flat_gold, flat_pred, flags) if f is wanted]
+            report[f"{name}_tokens"] = len(hits)
+            report[f"{name}_accuracy"] = sum(hits) / len(hits) if hits else None
+    return report
+
+
+def most_confused(confusion: dict[str, dict[str, int]], top: int = 15) -> list[str]:
+    """The ``top`` tags with the most errors, counting a tag's errors both as the gold
+    tag (missed) and as the predicted one (wrongly given); ties by name."""
+    mass: Counter[str] = Counter()
+    for g, row in confusion.items():
+        for p, count in row.items():
+            if g != p:
+                mass[g] += count
+                mass[p] += count
+    ranked = sorted(mass, key=lambda t: (-mass[t], t))
+    return ranked[:top]
+
+
+def format_tag_report(report: dict[str, Any]) -> str:
+    """Render ``tag_report`` output as a fixed-width table with percentages."""
+    names = list(report["per_tag"]) + ["macro avg", "weighted avg", "OOV accuracy", "token accuracy"]
+    width = max(len(name) for name in names)
+    header = f"{'':>{width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>9}"
+
+    def line(name: str, row: dict[str, float | int]) -> str:
+        return (f"{name:>{width}}  {100 * row['precision']:>9.2f}  {100 * row['recall']:>9.2f}"
+                f"  {100 * row['f1']:>9.2f}  {row['support']:>9d}")
+
+    def accuracy(name: str, value: float | None, n: int) -> str:
+        shown = f"{100 * value:>9.2f}" if value is not None else f"{'n/a':>9}"
+        return f"{name:>{width}}  {shown}  ({n:,} tokens)"
+
+    lines = [header, ""]
+    lines += [line(name, row) for name, row in report["per_tag"].items()]
+    lines += ["", line("macro avg", report["macro avg"]), line("weighted avg", report["weighted avg"]), ""]
+    lines.append(accuracy("token accuracy", report["accuracy"], report["tokens"]))
+    if "oov_tokens" in report:
+        lines.append(accuracy("OOV accuracy", report["oov_accuracy"], report["oov_tokens"]))
+        lines.append(accuracy("in-vocabulary", report["iv_accuracy"], report["iv_tokens"]))
+    return "\n".join(lines)

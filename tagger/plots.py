@@ -25,3 +25,38 @@ def plot_training(records: Sequence, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_confusion(
+    confusion: dict[str, dict[str, int]], path: str | Path, top: int = 15, title: str = "confusion matrix"
+) -> list[str]:
+    """Draw the confusion matrix of the ``top`` most-confused tags (rows gold, columns
+    predicted) as a PNG; returns the tags shown, most confused first.
+
+    Cell colour is the error count (the diagonal, correct tokens, is left white so
+    the confusions stand out); every non-zero cell is labelled with its count.
+    """
+    from .metrics import most_confused
+
+    tags = sorted(most_confused(confusion, top))  # alphabetical axes read more easily
+    if not tags:  # no errors at all: show the most frequent tags
+        tags = sorted(sorted(confusion, key=lambda t: -sum(confusion[t].values()))[:top])
+    counts = [[confusion.get(g, {}).get(p, 0) for p in tags] for g in tags]
+    errors = [[0 if i == j else c for j, c in enumerate(row)] for i, row in enumerate(counts)]
+    size = max(4.0, 0.55 * len(tags) + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(errors, cmap="Reds", vmin=0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="errors")
+    peak = max((c for row in errors for c in row), default=0)
+    for i, row in enumerate(counts):
+        for j, c in enumerate(row):
+            if c:
+                colour = "grey" if i == j else ("white" if c > peak / 2 else "black")
+                ax.text(j, i, str(c), ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(len(tags)), tags, rotation=90)
+    ax.set_yticks(range(len(tags)), tags)
+    ax.set(xlabel="predicted", ylabel="gold", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return tags

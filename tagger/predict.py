@@ -9,7 +9,7 @@ import torch
 from .batching import Encoded, encode, eval_batches
 from .data import Sentence
 from .errors import TaggerError
-from .metrics import span_report, token_accuracy
+from .metrics import span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
 from .tokenize import tokenize
 
@@ -44,9 +44,27 @@ def decode_corpus(
     return out
 
 
-def score(gold: Sequence[Sentence], predicted: Sequence[dict[str, list[str]]], model: SequenceTagger) -> dict:
-    """Per task: seqeval strict span scores for span tasks, token accuracy for all."""
+def oov_mask(sentences: Sequence[Sentence], model: SequenceTagger) -> list[list[bool]]:
+    """True for each word whose embedding key is not in the model's word vocabulary:
+    unseen in training (or rarer than ``min_freq``; pretrained vectors add words)."""
+    vocabs = model.vocabs
+    return [[vocabs.key(w) not in vocabs.words for w in s.words] for s in sentences]
+
+
+def score(
+    gold: Sequence[Sentence],
+    predicted: Sequence[dict[str, list[str]]],
+    model: SequenceTagger,
+    detailed: bool = False,
+) -> dict:
+    """Per task: seqeval strict span scores for span tasks, token accuracy for all.
+
+    ``detailed`` adds, for tag (non-span) tasks, :func:`tagger.metrics.tag_report`
+    (accuracy on OOV tokens, per-tag precision/recall/F1, confusion counts) and,
+    for span tasks, ``oov_token_accuracy``/``oov_tokens`` and the tag ``confusion``.
+    """
     report = {}
+    mask = oov_mask(gold, model) if detailed else None
     for head in model.recipe.heads:
         task = head.task
         gold_tags = [s.tags[task] for s in gold]
@@ -54,12 +72,23 @@ def score(gold: Sequence[Sentence], predicted: Sequence[dict[str, list[str]]], m
         entry = {"token_accuracy": token_accuracy(gold_tags, pred_tags)}
         if head.span:
             entry.update(span_report(gold_tags, pred_tags))
+            if detailed:
+                tags = tag_report(gold_tags, pred_tags, mask)
+                entry.update(oov_token_accuracy=tags["oov_accuracy"], oov_tokens=tags["oov_tokens"],
+                             confusion=tags["confusion"])
+        elif detailed:
+            entry.update(tag_report(gold_tags, pred_tags, mask))
         report[task] = entry
     return report
 
 
-def main_score(report: dict) -> float:
-    """The number early stopping watches: mean over tasks of span F1, else token accuracy."""
+def main_score(report: dict, task: str | None = None) -> float:
+    """The number early stopping watches: mean over tasks of span F1, else token
+    accuracy; or that number for ``task`` alone."""
+    if task is not None:
+        if task not in report:
+            raise TaggerError(f"no task '{task}' to monitor (tasks: {', '.join(report)})")
+        report = {task: report[task]}
     values = [r["f1"] if "f1" in r else r["token_accuracy"] for r in report.values()]
     return sum(values) / len(values)
 
@@ -107,9 +136,10 @@ class Tagger:
         if buffer:
             yield from self.predict_all(buffer)
 
-    def evaluate(self, sentences: Sequence[Sentence]) -> dict:
+    def evaluate(self, sentences: Sequence[Sentence], detailed: bool = True) -> dict:
+        """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers)."""
         encoded = [encode(s, self.model.vocabs) for s in sentences]
-        return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model)
+        return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed)
 
 
 def load(path: str | Path, device: str = "cpu") -> Tagger:

@@ -99,12 +99,14 @@ def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
     return splits
 
 
-def _files_in(folder: Path, splits: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
+def _files_in(
+    folder: Path, splits: Sequence[str], names: dict[str, tuple[str, ...]] = CONLL2003_FILES
+) -> tuple[dict[str, Path], list[str]]:
     """The split files present in ``folder`` and the requested splits missing there."""
     found: dict[str, Path] = {}
     missing: list[str] = []
     for split in splits:
-        for name in CONLL2003_FILES[split]:
+        for name in names[split]:
             if (folder / name).is_file():
                 found[split] = folder / name
                 break
@@ -113,32 +115,35 @@ def _files_in(folder: Path, splits: Sequence[str]) -> tuple[dict[str, Path], lis
     return found, missing
 
 
-def _describe_missing(missing: Sequence[str]) -> str:
-    return "; ".join(f"no {split} file ({' or '.join(CONLL2003_FILES[split])})" for split in missing)
+def _describe_missing(missing: Sequence[str], names: dict[str, tuple[str, ...]] = CONLL2003_FILES) -> str:
+    return "; ".join(f"no {split} file ({' or '.join(names[split])})" for split in missing)
 
 
 def _search_local(
-    data_dir: Path | None, splits: Sequence[str]
+    data_dir: Path | None,
+    splits: Sequence[str],
+    subfolder: str = "conll2003",
+    names: dict[str, tuple[str, ...]] = CONLL2003_FILES,
 ) -> tuple[dict[str, Path] | None, list[str]]:
     """Look through the local places; return the files of the first complete one and notes on each place."""
     places: list[tuple[str, list[Path]]] = []
     if data_dir is not None:
-        places.append(("data_dir", [data_dir, data_dir / "conll2003"]))
+        places.append(("data_dir", [data_dir, data_dir / subfolder]))
     else:
         env = os.environ.get("TAGGER_DATA_DIR")
         if env:
-            places.append(("$TAGGER_DATA_DIR", [Path(env).expanduser() / "conll2003"]))
-        places.append(("cache", [cache_dir() / "conll2003"]))
+            places.append(("$TAGGER_DATA_DIR", [Path(env).expanduser() / subfolder]))
+        places.append(("cache", [cache_dir() / subfolder]))
     notes: list[str] = []
     for label, folders in places:
         for folder in folders:
             if not folder.is_dir():
                 notes.append(f"{label} {folder}: no such folder")
                 continue
-            found, missing = _files_in(folder, splits)
+            found, missing = _files_in(folder, splits, names)
             if not missing:
                 return found, notes
-            notes.append(f"{label} {folder}: {_describe_missing(missing)}")
+            notes.append(f"{label} {folder}: {_describe_missing(missing, names)}")
     if data_dir is None and not os.environ.get("TAGGER_DATA_DIR"):
         notes.insert(0, "$TAGGER_DATA_DIR: not set")
     return None, notes
@@ -368,3 +373,138 @@ def load_demo(data_dir: Path | None = None, splits: Sequence[str] = SPLITS) -> d
     if missing:
         raise TaggerError(f"demo corpus in {folder}: {_describe_missing(missing)}")
     return _read_split_files(found)
+
+
+# --------------------------------------------------------------------------- UD English EWT
+
+# The treebank's own file names (https://github.com/UniversalDependencies/UD_English-EWT).
+UD_EWT_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("en_ewt-ud-train.conllu",),
+    "valid": ("en_ewt-ud-dev.conllu",),
+    "test": ("en_ewt-ud-test.conllu",),
+}
+# The hub's `universal_dependencies` dataset is a loading script, which current
+# `datasets` cannot run; its automatic parquet export (one folder per treebank on
+# the refs/convert/parquet branch: en_ewt/train/0000.parquet, ...) loads without one.
+UD_EWT_HUB_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("universal-dependencies/universal_dependencies", {"revision": "refs/convert/parquet", "data_dir": "en_ewt"}),
+    ("albertvillanova/universal_dependencies", {"revision": "refs/convert/parquet", "data_dir": "en_ewt"}),
+)
+UD_TAG_FIELDS = ("upos", "xpos")
+
+
+def _how_to_provide_ud(data_dir: Path | None) -> str:
+    where = data_dir if data_dir is not None else cache_dir() / "ud-ewt"
+    names = "/".join(n for split in SPLITS for n in UD_EWT_FILES[split])
+    return (
+        f"To provide the data, put {names} (from github.com/UniversalDependencies/UD_English-EWT) in {where}"
+        + ("" if data_dir is not None else ", or pass --data-dir DIR, or set TAGGER_DATA_DIR=DIR with the files in DIR/ud-ewt")
+        + "."
+    )
+
+
+def sentences_from_hf_ud(dataset_split: Any) -> list[Sentence]:
+    """Convert one split of a Hugging Face ``universal_dependencies`` treebank into
+    sentences with tasks ``upos`` and ``xpos``.
+
+    The hub copy lists every CoNLL-U line of a sentence, multiword tokens and empty
+    nodes included, with no IDs; the syntactic words are the rows whose ``head`` is
+    a number (multiword tokens and empty nodes have none). Without a ``head``
+    column, rows whose UPOS is ``_`` (multiword tokens) are dropped. UPOS names come
+    from the dataset's ClassLabel feature; a missing XPOS becomes ``_``. ``meta``
+    keeps ``sent_id`` (the ``idx`` column) and ``text``.
+    """
+    features = dataset_split.features
+    for column in ("tokens", "upos"):
+        if column not in features:
+            raise TaggerError(f"dataset has no '{column}' column (columns: {', '.join(features)})")
+    upos_names = _label_names(features["upos"])
+    xpos_names = _label_names(features["xpos"]) if "xpos" in features else None
+    data = dataset_split.to_dict() if hasattr(dataset_split, "to_dict") else dataset_split
+    id_column = next((c for c in ("idx", "sent_id", "id") if c in data), None)
+
+    def label(value: Any, names: list[str] | None) -> str:
+        if value is None:
+            return "_"
+        return names[value] if names is not None and isinstance(value, int) else str(value)
+
+    sentences: list[Sentence] = []
+    for n, tokens in enumerate(data["tokens"]):
+        upos = [label(v, upos_names) for v in data["upos"][n]]
+        xpos = [label(v, xpos_names) for v in data["xpos"][n]] if "xpos" in data else ["_"] * len(tokens)
+        heads = data["head"][n] if "head" in data else None
+        if heads is not None and any(str(h).isdigit() for h in heads):
+            keep = [i for i, h in enumerate(heads) if str(h).isdigit()]
+        else:
+            keep = [i for i, tag in enumerate(upos) if tag != "_"]
+        if not keep:
+            continue
+        meta: dict[str, str] = {}
+        if id_column is not None and data[id_column][n] is not None:
+            meta["sent_id"] = str(data[id_column][n])
+        if "text" in data and data["text"][n]:
+            meta["text"] = str(data["text"][n])
+        sentences.append(
+            Sentence(
+                words=[str(tokens[i]) for i in keep],
+                tags={"upos": [upos[i] for i in keep], "xpos": [xpos[i] for i in keep]},
+                meta=meta,
+            )
+        )
+    if not sentences:
+        raise TaggerError("dataset split holds no sentences with words")
+    return sentences
+
+
+def _write_ud_cache(folder: Path, corpus: dict[str, list[Sentence]]) -> None:
+    """Write a downloaded treebank as CoNLL-U (words, UPOS, XPOS); failures only log a warning."""
+    from tagger.io.conllu import write_conllu
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, sentences in corpus.items():
+            target = folder / UD_EWT_FILES[split][0]
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            write_conllu(sentences, None, tmp)
+            os.replace(tmp, target)
+    except OSError as err:
+        log.warning("could not cache UD English EWT in %s: %s", folder, err)
+
+
+def load_ud_ewt(data_dir: str | Path | None = None, splits: Sequence[str] = SPLITS) -> dict[str, list[Sentence]]:
+    """UD English EWT as ``{split: sentences}`` with tasks ``upos`` and ``xpos``.
+
+    Looked for as ``en_ewt-ud-{train,dev,test}.conllu`` in ``data_dir`` (or its
+    ``ud-ewt/`` subfolder; an explicit folder is final), ``$TAGGER_DATA_DIR/ud-ewt``
+    and ``cache_dir()/ud-ewt``; then on the Hugging Face hub through ``datasets``
+    (``UD_EWT_HUB_CANDIDATES``), and a download is cached as CoNLL-U.
+    """
+    from tagger.io.conllu import read_conllu
+
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    found, notes = _search_local(folder, splits, "ud-ewt", UD_EWT_FILES)
+    if found is not None:
+        return {split: read_conllu(path, UD_TAG_FIELDS) for split, path in found.items()}
+    what = f"UD English EWT {'/'.join(splits)} not found."
+    if folder is not None:
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_ud(folder)}")
+    try:
+        source, dataset = load_from_hub(UD_EWT_HUB_CANDIDATES)
+    except TaggerError as err:
+        notes.append(err.message)
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_ud(None)}") from None
+    corpus = {split: sentences_from_hf_ud(dataset[hf]) for hf, split in HF_SPLITS.items() if hf in dataset}
+    missing = [s for s in splits if s not in corpus]
+    if missing:
+        raise TaggerError(
+            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
+            + _how_to_provide_ud(None)
+        )
+    _write_ud_cache(cache_dir() / "ud-ewt", corpus)
+    return {split: corpus[split] for split in splits}
+
+
+@register_source("ud-ewt")
+def _ud_ewt_source(data_dir: Path | None, splits: Sequence[str]) -> dict[str, list[Sentence]]:
+    return load_ud_ewt(data_dir, splits)

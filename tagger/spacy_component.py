@@ -236,7 +236,7 @@ class BilstmTaggerComponent:
             ranges = [range(len(doc))]
         units = []
         for rng in ranges:
-            kept = [i for i in rng if not doc[i].is_space]
+            kept = [i for i in rng if not doc[i].text.isspace()]
             if kept:
                 units.append(kept)
         return units

@@ -80,7 +80,7 @@ def doc_sentences(doc, heads: Sequence[HeadConfig], path: Path = Path("<doc>"), 
         ranges = [range(len(doc))]
     sentences = []
     for rng in ranges:
-        kept = [i for i in rng if not doc[i].is_space]
+        kept = [i for i in rng if not doc[i].text.isspace()]
         if not kept:
             continue
         labels = {}

@@ -1,0 +1,92 @@
+"""Crash-safe training: a run killed with SIGKILL mid-epoch resumes to the same result."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+SMALL = [
+    "--batch-size", "4", "--threads", "1", "--seed", "5",
+    "--set", "encoder.hidden=24", "--set", "embed.word_dim=16", "--set", "embed.char_hidden=16",
+]
+ARGS = ["--max-epochs", "3", *SMALL]
+
+
+def run_tagger(*args: str, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.Popen([sys.executable, "-m", "tagger", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def checkpoint_position(path: Path) -> tuple[int, int] | None:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            loop = json.loads(handle.metadata()["loop"])
+        return loop["epoch"], loop["step"]
+    except Exception:  # not written yet, or being replaced at this instant
+        return None
+
+
+def final_weights(run: Path) -> dict:
+    return {k: v for k, v in load_file(run / "checkpoint.safetensors").items() if k.startswith("model/")}
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    straight = tmp_path / "straight"
+    done = run_tagger("train", "demo", "-o", str(straight), *ARGS)
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+
+    killed = tmp_path / "killed"
+    proc = run_tagger("train", "demo", "-o", str(killed), "--checkpoint-every", "5", *ARGS)
+    deadline = time.time() + 240
+    position = None
+    while time.time() < deadline and proc.poll() is None:
+        position = checkpoint_position(killed / "checkpoint.safetensors")
+        if position and position[0] == 2 and position[1] > 0:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert position is not None and position[0] == 2 and position[1] > 0  # killed inside epoch 2
+
+    resumed = run_tagger("train", "--resume", str(killed))
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "resuming" in err
+
+    a, b = final_weights(straight), final_weights(killed)
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+    metrics = [[json.loads(line)["dev_score"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+               for run in (straight, killed)]
+    assert metrics[0] == metrics[1] and len(metrics[0]) == 3
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    proc = run_tagger("train", "--resume", str(tmp_path))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert err.strip().count("\n") == 0 and "no checkpoint" in err
+
+
+def test_sigint_stops_cleanly_and_says_where(tmp_path):
+    run = tmp_path / "run"
+    proc = run_tagger("train", "demo", "-o", str(run), "--checkpoint-every", "5", "--max-epochs", "50", *SMALL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (run / "best" / "model.safetensors").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Stopped by Ctrl-C" in err and "--resume" in err
+    assert checkpoint_position(run / "checkpoint.safetensors") is not None
