@@ -55,7 +55,7 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the named source's files (e.g. train.txt, valid.txt, test.txt).")] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training file; overrides the recipe's data source.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Development file used for early stopping.")] = None,
-    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns), column (any columns) or spacy (.spacy DocBin files).")] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns), column (any columns), conllu (Universal Dependencies; see --field) or spacy (.spacy DocBin files).")] = None,
     word_col: Annotated[Optional[int], typer.Option(help="Column holding the word (column format; 0-based).")] = None,
     tag_col: Annotated[Optional[int], typer.Option(help="Column holding the tag (column format; 0-based, -1 = last).")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Tag scheme of the files: auto, iob1, bio or bioes. Always trained as BIO.")] = None,

@@ -82,6 +82,7 @@ class TrainConfig:
     max_epochs: int = 50
     patience: int = 6
     max_minutes: float | None = None
+    monitor: str | None = None  # task whose dev score picks the best epoch; None = mean over tasks
     clip: float = 5.0
     seed: int = 1
     device: str = "auto"

@@ -26,14 +26,19 @@ What the component writes, per head of the model:
 A multitask model writes all of them. The model has no document classification
 heads, so nothing is written to ``doc.cats``.
 
-Tokens: the model sees the Doc's tokens as spaCy made them, which is not the
-CoNLL tokenization it was trained on (spaCy keeps ``U.S.`` and splits
-``don't`` differently, for instance); ``bench/spacy_component.py`` measures what
-that costs. Whitespace tokens (spaCy's tokens for runs of spaces or newlines)
-are not shown to the model: they are never the first or last token of an entity
-and get no tag. When the Doc has sentence boundaries (a ``sentencizer`` or
-parser earlier in the pipeline) each sentence is tagged on its own, as the model
-was trained; otherwise the whole Doc is one sequence.
+Tokens: the component works on whatever tokens the Doc has, and everything it
+writes lands on those tokens. The model reads them as they are, with two
+exceptions. Whitespace tokens (spaCy's tokens for runs of spaces or newlines)
+are not shown to it: they never start or end an entity and get no tag. And
+since spaCy splits hyphenated words (``ex-England`` -> ``ex - England``,
+``1996-08-30`` -> five tokens) that CoNLL-style training data keeps whole, the
+model reads such a word whole (``join_hyphens=True``, the default: pieces joined
+by a ``-`` with no space around it) and its label goes to every piece. On
+CoNLL-2003 valid that makes spaCy's tokenization cost next to nothing, against
+several F1 points without it (``bench/spacy_component.py``). When the Doc has
+sentence boundaries (a ``sentencizer`` or parser earlier in the pipeline) each
+sentence is tagged on its own, as the model was trained; otherwise the whole
+Doc is one sequence.
 
 Saving: ``nlp.to_disk`` writes the model's three files (``config.json``,
 ``vocab.json``, ``model.safetensors``) into the component's folder and
@@ -46,12 +51,14 @@ component that is used without ever getting a model raises that error.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import srsly
+import torch
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
@@ -78,6 +85,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "ents_task": None,
     "token_attrs": {},
     "by_sentence": True,
+    "join_hyphens": True,
     "batch_size": 256,
     "device": "cpu",
 }
@@ -110,6 +118,7 @@ def make_bilstm_tagger(
     ents_task: Optional[str],
     token_attrs: Dict[str, str],
     by_sentence: bool,
+    join_hyphens: bool,
     batch_size: int,
     device: str,
 ) -> "BilstmTaggerComponent":
@@ -120,6 +129,7 @@ def make_bilstm_tagger(
         ents_task=ents_task,
         token_attrs=token_attrs,
         by_sentence=by_sentence,
+        join_hyphens=join_hyphens,
         batch_size=batch_size,
         device=device,
     )
@@ -137,6 +147,7 @@ class BilstmTaggerComponent:
         ents_task: str | None = None,
         token_attrs: dict[str, str] | None = None,
         by_sentence: bool = True,
+        join_hyphens: bool = True,
         batch_size: int = 256,
         device: str = "cpu",
     ):
@@ -151,11 +162,13 @@ class BilstmTaggerComponent:
         self.name = name
         self.ents_mode = ents_mode
         self.by_sentence = by_sentence
+        self.join_hyphens = join_hyphens
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self._ents_task_option = ents_task
         self._token_attrs_option = token_attrs
         self.tagger: Tagger | None = None
+        self._pid = os.getpid()
         self._missing: TaggerError | None = None  # why there is no model yet
         # Filled by _use: where each task's labels go.
         self.ents_task: str | None = None
@@ -211,6 +224,12 @@ class BilstmTaggerComponent:
                 "(add it with config={'model': MODEL_DIR}, or load a saved pipeline)"
             )
         self.tagger.batch_size = self.batch_size
+        if os.getpid() != self._pid:
+            # A forked worker (nlp.pipe(n_process=N) on Linux): PyTorch's OpenMP pool
+            # does not survive fork and hangs at the first parallel op; one thread per
+            # worker is what n_process wants anyway.
+            torch.set_num_threads(1)
+            self._pid = os.getpid()
         return self.tagger
 
     @property
@@ -227,33 +246,52 @@ class BilstmTaggerComponent:
 
     # -- tagging -----------------------------------------------------------
 
-    def _units(self, doc: Doc) -> list[list[int]]:
-        """Token indices the model tags as one sequence each: per sentence when the
-        Doc has sentence boundaries, else the whole Doc; whitespace tokens left out."""
+    def _units(self, doc: Doc) -> list[tuple[list[list[int]], list[str]]]:
+        """What the model reads: sequences (one per sentence when the Doc has sentence
+        boundaries, else the whole Doc) of words, as (token indices of each word, word
+        texts). A word is one token or, with ``join_hyphens``, the pieces of a
+        hyphenated word."""
         if self.by_sentence and doc.has_annotation("SENT_START"):
-            ranges = [range(sent.start, sent.end) for sent in doc.sents]
+            bounds = [(sent.start, sent.end) for sent in doc.sents]
         else:
-            ranges = [range(len(doc))]
+            bounds = [(0, len(doc))]
+        texts = [t.text for t in doc]
+        if self.join_hyphens:
+            glued = [not t.whitespace_ for t in doc]
         units = []
-        for rng in ranges:
-            kept = [i for i in rng if not doc[i].text.isspace()]
-            if kept:
-                units.append(kept)
+        for start, end in bounds:
+            groups, words = [], []
+            i = start
+            while i < end:
+                if texts[i].isspace():
+                    i += 1
+                    continue
+                group, text = [i], texts[i]
+                if self.join_hyphens:
+                    # "1996", "-", "08" with no space between: one word, as in CoNLL-style data.
+                    while (i + 2 < end and glued[i] and texts[i + 1] == "-" and glued[i + 1]
+                           and texts[i][-1].isalnum() and texts[i + 2][0].isalnum()):
+                        group += (i + 1, i + 2)
+                        text += "-" + texts[i + 2]
+                        i += 2
+                groups.append(group)
+                words.append(text)
+                i += 1
+            if words:
+                units.append((groups, words))
         return units
 
-    def predict(self, docs: Sequence[Doc]) -> list[list[tuple[list[int], dict[str, list[str]]]]]:
-        """For each Doc, its tagged units: (token indices, labels per task)."""
+    def model_words(self, doc: Doc) -> list[list[str]]:
+        """The word sequences the model is given for ``doc``."""
+        return [words for _, words in self._units(doc)]
+
+    def predict(self, docs: Sequence[Doc]) -> list[list[tuple[list[list[int]], dict[str, list[str]]]]]:
+        """For each Doc, its tagged units: (words as token index lists, labels per task)."""
         tagger = self._require()
-        per_doc: list[list[tuple[list[int], dict[str, list[str]]]]] = []
-        words: list[list[str]] = []
-        for doc in docs:
-            units = self._units(doc)
-            per_doc.append([(unit, {}) for unit in units])
-            words.extend([doc[i].text for i in unit] for unit in units)
-        if words:
-            flat = iter(tagger.predict_all(words))
-            per_doc = [[(unit, next(flat)) for unit, _ in units] for units in per_doc]
-        return per_doc
+        per_doc = [self._units(doc) for doc in docs]
+        words = [unit_words for units in per_doc for _, unit_words in units]
+        flat = iter(tagger.predict_all(words) if words else [])
+        return [[(groups, next(flat)) for groups, _ in units] for units in per_doc]
 
     def set_annotations(self, docs: Sequence[Doc], predictions) -> None:
         for doc, units in zip(docs, predictions):
@@ -262,16 +300,18 @@ class BilstmTaggerComponent:
                 for task, tags in labels.items():
                     target = self.token_targets.get(task)
                     if target == "tag":
-                        for i, tag in zip(unit, tags):
-                            doc[i].tag_ = tag
+                        for group, tag in zip(unit, tags):
+                            for i in group:
+                                doc[i].tag_ = tag
                     elif target == "pos":
-                        for i, tag in zip(unit, tags):
+                        for group, tag in zip(unit, tags):
                             if tag in UPOS:
-                                doc[i].pos_ = tag
+                                for i in group:
+                                    doc[i].pos_ = tag
                     elif task == self.ents_task or task in self.span_group_tasks:
                         spans = found.setdefault(task, [])
                         for label, start, end in bio_spans(tags):
-                            spans.append(Span(doc, unit[start], unit[end - 1] + 1, label=label))
+                            spans.append(Span(doc, unit[start][0], unit[end - 1][-1] + 1, label=label))
             for task in self.span_group_tasks:
                 doc.spans[task] = found.get(task, [])
             if self.ents_task is not None:
@@ -381,6 +421,7 @@ class BilstmTaggerComponent:
             "ents_task": self._ents_task_option,
             "token_attrs": self._token_attrs_option,
             "by_sentence": self.by_sentence,
+            "join_hyphens": self.join_hyphens,
             "batch_size": self.batch_size,
             "device": str(self.device),
         }

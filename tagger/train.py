@@ -263,7 +263,7 @@ def train(
             train_seconds = time.perf_counter() - epoch_start
             dev_pred = decode_corpus(model, dev_data, cfg.eval_batch_size)
             dev_report = score(corpus["valid"], dev_pred, model)
-            dev_score = main_score(dev_report)
+            dev_score = main_score(dev_report, cfg.monitor)
             record = EpochRecord(
                 epoch=loop.epoch,
                 train_loss=loop.total_loss / max(1, loop.seen_sentences),
@@ -302,13 +302,14 @@ def train(
                 break
     if stop.requested:
         console.print(
-            f"[yellow]Stopped by Ctrl-C. Checkpoint saved in {ckpt_path} (epoch {loop.epoch}, batch {loop.step}); "
+            f"[yellow]Stopped on request (Ctrl-C or SIGTERM). Checkpoint saved in {ckpt_path} (epoch {loop.epoch}, batch {loop.step}); "
             f"continue with: tagger train --resume {run_dir}"
             + (f". Best model so far: {best_dir} (epoch {loop.best_epoch})" if loop.best_epoch else "")
         )
         stopped = "interrupted"
     if loop.best_epoch == 0:
-        raise TaggerError("training stopped before the first epoch finished; no model was written yet", run_dir)
+        hint = f"; continue with: tagger train --resume {run_dir}" if ckpt_path.exists() else ""
+        raise TaggerError(f"training stopped before the first epoch finished, so there is no model yet{hint}", run_dir)
     best_dev = records[loop.best_epoch - 1].dev
     result = TrainResult(best_dir, loop.best_epoch, loop.best_score, best_dev, records, loop.elapsed, stopped)
     print_summary(result, console)

@@ -88,5 +88,5 @@ def test_sigint_stops_cleanly_and_says_where(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "Stopped by Ctrl-C" in err and "--resume" in err
+    assert "Stopped on request" in err and "--resume" in err
     assert checkpoint_position(run / "checkpoint.safetensors") is not None

@@ -90,16 +90,45 @@ def test_add_pipe_works_without_importing_tagger(model_dir):
 # -- tagging ------------------------------------------------------------------
 
 
+def expected_ents(component, doc, tagger) -> list[tuple[str, int, int]]:
+    """The tagger's spans on the words the component gives it, as Doc token spans."""
+    found = []
+    for groups, words in component._units(doc):
+        for label, s, e in spans(tagger.predict([words])[0]):
+            found.append((label, groups[s][0], groups[e - 1][-1] + 1))
+    return found
+
+
 def test_ents_are_the_taggers_spans_on_the_docs_tokens(nlp, model_dir, gold):
     tagger = Tagger.load(model_dir)
+    component = nlp.get_pipe("bilstm_tagger")
     docs = [nlp(text) for text in texts(gold)]
-    predicted = tagger.predict([[t.text for t in doc] for doc in docs])
-    assert [ents(doc) for doc in docs] == [spans(tags) for tags in predicted]
+    assert [ents(doc) for doc in docs] == [expected_ents(component, doc, tagger) for doc in docs]
     assert any(doc.ents for doc in docs)
     # A Doc with the gold tokens gets exactly the tagger's spans on the gold tokens.
-    doc = nlp(Doc(nlp.vocab, words=gold[1].words))
-    assert ents(doc) == spans(tagger.predict([gold[1].words])[0])
-    assert set(nlp.get_pipe("bilstm_tagger").labels) == {"LOC", "MISC", "ORG", "PER"}
+    for sentence in gold:
+        doc = nlp(Doc(nlp.vocab, words=sentence.words))
+        assert ents(doc) == spans(tagger.predict([sentence.words])[0])
+    assert set(component.labels) == {"LOC", "MISC", "ORG", "PER"}
+
+
+def test_hyphenated_words_are_read_whole(model_dir):
+    text = "Anna Lindqvist-Berg left ex-Oslo club Marrow on 1996-08-30 , a well - known case ."
+    tagger = Tagger.load(model_dir)
+    for join in (True, False):
+        nlp = spacy.blank("en")
+        component = nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "join_hyphens": join})
+        doc = nlp(text)
+        words = component.model_words(doc)
+        if join:
+            assert words == [text.split()]
+        else:
+            assert words == [[t.text for t in doc]] and "Lindqvist-Berg" not in words[0]
+        assert ents(doc) == expected_ents(component, doc, tagger)
+        if join:
+            for ent in doc.ents:  # entities start and end on the text's words
+                assert ent.start_char == 0 or text[ent.start_char - 1] == " "
+                assert ent.end_char == len(text) or text[ent.end_char] == " "
 
 
 def test_pipe_equals_one_doc_at_a_time(nlp, gold):
@@ -114,6 +143,7 @@ def test_whitespace_tokens_are_not_shown_to_the_model(nlp, model_dir):
     doc = nlp("Anna  Lindqvist\n\nvisited Oslo\n on Monday .")
     words = [t for t in doc if not t.is_space]
     assert len(words) < len(doc)
+    assert nlp.get_pipe("bilstm_tagger").model_words(doc) == [[t.text for t in words]]
     predicted = spans(tagger.predict([[t.text for t in words]])[0])
     assert ents(doc) == [(label, words[s].i, words[e - 1].i + 1) for label, s, e in predicted]
     for ent in doc.ents:
@@ -127,12 +157,13 @@ def test_sentences_are_tagged_one_by_one_when_the_doc_has_them(model_dir, gold):
     first, second = [s.words for s in gold if s.words[-1] == "."][:2]
     doc = nlp(" ".join(first + second))
     tagger = Tagger.load(model_dir)
+    component = nlp.get_pipe("bilstm_tagger")
     sents = list(doc.sents)
-    assert len(sents) >= 2
+    assert len(sents) >= 2 and len(component.model_words(doc)) == len(sents)
     expected = []
     for sent in sents:
-        for label, s, e in spans(tagger.predict([[t.text for t in sent]])[0]):
-            expected.append((label, sent.start + s, sent.start + e))
+        expected += [(label, sent.start + s, sent.start + e) for label, s, e in
+                     expected_ents(component, sent.as_doc(), tagger)]
     assert ents(doc) == expected
 
 
@@ -193,7 +224,8 @@ def test_token_heads_write_tag_or_pos(gold):
     for sent in gold:  # a UPOS task made up from the PTB tags, for the UPOS path
         sent.tags["upos"] = ["PROPN" if t.startswith("NNP") else "NOUN" if t.startswith("NN") else "X"
                              for t in sent.tags["pos"]]
-    heads = [HeadConfig("ner", "crf", True), HeadConfig("pos", "softmax", False), HeadConfig("upos", "softmax", False)]
+    heads = [HeadConfig("ner", "crf", True), HeadConfig("pos", "softmax", False), HeadConfig("upos", "softmax", False),
+             HeadConfig("chunk", "softmax", True)]
     model = untrained(heads, gold)
     assert not looks_upos(model.vocabs.labels["pos"].itos) and looks_upos(model.vocabs.labels["upos"].itos)
     words = gold[1].words
@@ -205,6 +237,7 @@ def test_token_heads_write_tag_or_pos(gold):
     assert [t.tag_ for t in doc] == expected["pos"]
     assert [t.pos_ for t in doc] == expected["upos"] and set(expected["upos"]) <= UPOS
     assert ents(doc) == spans(expected["ner"])
+    assert [(g.label_, g.start, g.end) for g in doc.spans["chunk"]] == spans(expected["chunk"])
     # Override: keep the PTB head out of the Doc.
     nlp = spacy.blank("en")
     component = nlp.add_pipe("bilstm_tagger", config={"token_attrs": {"pos": "none"}})
@@ -214,7 +247,7 @@ def test_token_heads_write_tag_or_pos(gold):
     # tag_acc and pos_acc come with the token heads.
     reference = Doc(nlp.vocab, words=words, tags=gold[1].tags["pos"], pos=gold[1].tags["upos"])
     scores = component.score([Example(doc, reference)])
-    assert "pos_acc" in scores and "ents_f" in scores and "tag_acc" not in scores
+    assert {"pos_acc", "ents_f", "spans_chunk_f"} <= set(scores) and "tag_acc" not in scores
 
 
 # -- evaluation --------------------------------------------------------------
@@ -346,3 +379,23 @@ def test_predict_writes_a_displacy_page(model_dir, tmp_path):
     for label in set(labels):
         assert f">{label}</span>" in html
     assert "&lt;" in html and "<b>" not in html  # text is escaped
+
+
+def test_pipe_with_several_processes(model_dir, gold, tmp_path):
+    # A forked worker must not hang in PyTorch's thread pool, and must give the same entities.
+    script = tmp_path / "mp.py"
+    script.write_text(
+        "import json, sys, spacy\n"
+        "if __name__ == '__main__':\n"
+        "    nlp = spacy.blank('en')\n"
+        f"    nlp.add_pipe('bilstm_tagger', config={{'model': {str(model_dir)!r}}})\n"
+        "    texts = json.loads(sys.stdin.read())\n"
+        "    one = [[(e.label_, e.start, e.end) for e in d.ents] for d in nlp.pipe(texts)]\n"
+        "    two = [[(e.label_, e.start, e.end) for e in d.ents] for d in nlp.pipe(texts, n_process=2, batch_size=8)]\n"
+        "    print(one == two, sum(map(len, one)))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], input=json.dumps(texts(gold)), capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    same, count = done.stdout.split()
+    assert same == "True" and int(count) > 0
