@@ -16,17 +16,15 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from benchutil import HERE, best_of, find_data  # noqa: E402  (puts the checkout on sys.path)
 
-from tagger.batching import encode, eval_batches  # noqa: E402
+from tagger.batching import encode  # noqa: E402
 from tagger.config import load_recipe  # noqa: E402
 from tagger.io.conll import read_conll2003  # noqa: E402
 from tagger.model import resolve_model_dir  # noqa: E402
@@ -36,22 +34,8 @@ from tagger.train import train  # noqa: E402
 console = Console()
 
 
-def find_data() -> Path | None:
-    candidates = []
-    if os.environ.get("TAGGER_DATA_DIR"):
-        candidates.append(Path(os.environ["TAGGER_DATA_DIR"]) / "conll2003")
-    candidates.append(HERE.parent.parent / "shared" / "data" / "conll2003")
-    return next((c for c in candidates if (c / "train.txt").exists() and (c / "valid.txt").exists()), None)
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    """Fastest of a few runs: the least disturbed by whatever else the machine does."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def baseline_bilstm(lengths: list[int], batch_size: int = 256) -> float:
@@ -110,7 +94,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override, as in tagger train")
     args = parser.parse_args()
 
-    data = find_data()
+    data = find_data("conll2003")
     if data is None:
         print("skipped: CoNLL-2003 not found (set TAGGER_DATA_DIR or put it in ../shared/data/conll2003)")
         return 0

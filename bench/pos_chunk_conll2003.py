@@ -19,15 +19,13 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from benchutil import HERE, best_of, find_data  # noqa: E402  (puts the checkout on sys.path)
 
 from tagger.config import load_recipe  # noqa: E402
 from tagger.io.conll import read_conll2003  # noqa: E402
@@ -39,22 +37,8 @@ console = Console()
 TARGETS = {"pos": ("valid token accuracy", 0.95), "chunk": ("valid F1", 0.90)}
 
 
-def find_data() -> Path | None:
-    candidates = []
-    if os.environ.get("TAGGER_DATA_DIR"):
-        candidates.append(Path(os.environ["TAGGER_DATA_DIR"]) / "conll2003")
-    candidates.append(HERE.parent.parent / "shared" / "data" / "conll2003")
-    return next((c for c in candidates if (c / "train.txt").exists() and (c / "valid.txt").exists()), None)
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    """Fastest of a few runs: the least disturbed by whatever else the machine does."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def train_task(task: str, data: Path, args: argparse.Namespace) -> tuple[Path, dict]:
@@ -131,7 +115,7 @@ def main() -> int:
     unknown = [t for t in tasks if t not in TARGETS]
     if unknown:
         parser.error(f"unknown task {unknown[0]!r} (choose from pos, chunk)")
-    data = find_data()
+    data = find_data("conll2003")
     if data is None:
         print("skipped: CoNLL-2003 not found (set TAGGER_DATA_DIR or put it in ../shared/data/conll2003)")
         return 0
