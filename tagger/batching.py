@@ -17,6 +17,7 @@ from torch import Tensor
 from .config import EmbedConfig, HeadConfig
 from .data import Sentence
 from .errors import TaggerError
+from .nn.heads import is_sentence_head
 from .vocab import PAD, UNK, Vocab, casing, word_key
 
 
@@ -30,6 +31,9 @@ class Vocabs:
     lowercase: bool = True
     normalize_digits: bool = True
     max_word_len: int = 30
+    # Sentence-level tasks (classify heads): their label sets have no <pad> entry.
+    sentence_tasks: list[str] = field(default_factory=list)
+    multi_label_tasks: list[str] = field(default_factory=list)
 
     def key(self, word: str) -> str:
         return word_key(word, self.lowercase, self.normalize_digits)
@@ -43,6 +47,8 @@ class Vocabs:
                 "lowercase": self.lowercase,
                 "normalize_digits": self.normalize_digits,
                 "max_word_len": self.max_word_len,
+                "sentence_tasks": self.sentence_tasks,
+                "multi_label_tasks": self.multi_label_tasks,
             },
             ensure_ascii=False,
         )
@@ -57,6 +63,8 @@ class Vocabs:
             lowercase=raw["lowercase"],
             normalize_digits=raw["normalize_digits"],
             max_word_len=raw["max_word_len"],
+            sentence_tasks=list(raw.get("sentence_tasks", [])),  # absent from older models
+            multi_label_tasks=list(raw.get("multi_label_tasks", [])),
         )
 
 
@@ -82,7 +90,12 @@ def build_vocabs(
             word_counts[word_key(w, embed.lowercase, embed.normalize_digits)] += 1
             char_counts.update(w)
     labels: dict[str, Vocab] = {}
+    sentence_tasks: list[str] = []
     for head in heads:
+        if is_sentence_head(head):
+            labels[head.task] = _sentence_label_vocab(head, (train, *extra_label_sources))
+            sentence_tasks.append(head.task)
+            continue
         seen: set[str] = set()
         for corpus in (train, *extra_label_sources):
             for sent in corpus:
@@ -98,7 +111,31 @@ def build_vocabs(
         lowercase=embed.lowercase,
         normalize_digits=embed.normalize_digits,
         max_word_len=embed.max_word_len,
+        sentence_tasks=sentence_tasks,
+        multi_label_tasks=[h.task for h in heads if h.task in sentence_tasks and h.multi_label],
     )
+
+
+def _sentence_label_vocab(head: HeadConfig, corpora: Sequence[Sequence[Sentence]]) -> Vocab:
+    """The sorted labels of a sentence task over train and dev; no <pad> entry."""
+    seen: set[str] = set()
+    for corpus in corpora:
+        for sent in corpus:
+            if head.task not in sent.cats:
+                raise TaggerError(
+                    f"a sentence has no '{head.task}' label: {' '.join(sent.words[:8])}", line=sent.line
+                )
+            labels = sent.cats[head.task]
+            if not head.multi_label and len(labels) != 1:
+                raise TaggerError(
+                    f"a sentence has {len(labels)} '{head.task}' labels ({', '.join(labels) or 'none'}) but the "
+                    f"task is single-label (use --multi-label): {' '.join(sent.words[:8])}",
+                    line=sent.line,
+                )
+            seen.update(labels)
+    if not seen:
+        raise TaggerError(f"no '{head.task}' labels in the training data")
+    return Vocab(sorted(seen))
 
 
 @dataclass
@@ -109,6 +146,8 @@ class Encoded:
     casing: Tensor
     chars: Tensor
     labels: dict[str, Tensor] = field(default_factory=dict)
+    # Sentence tasks: a LongTensor [1] (the class id) or, multi-label, a multi-hot FloatTensor [C].
+    cats: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.words.shape[0]
@@ -132,18 +171,46 @@ def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = T
             tags = sent.tags.get(task)
             if tags is None:
                 continue
-            unknown = [t for t in tags if t not in vocab]
-            if unknown:
+            bad = next((i for i, t in enumerate(tags) if t not in vocab), None)
+            if bad is not None:
+                # The reader's line of the first word, where it knows it; the caller adds the file.
                 raise TaggerError(
-                    f"unknown {task} label '{unknown[0]}' (the model knows: {', '.join(vocab.itos[1:])})"
+                    f"unknown {task} label '{tags[bad]}' for the word '{words[bad]}' "
+                    f"(the model knows: {', '.join(vocab.itos[1:])})",
+                    line=None if sent.line is None else sent.line + bad,
                 )
             labels[task] = torch.tensor(vocab.ids(tags))
+    cats = _encode_cats(sent, vocabs) if with_labels and isinstance(sent, Sentence) and sent.cats else {}
     return Encoded(
         words=torch.tensor(vocabs.words.ids([vocabs.key(w) for w in words])),
         casing=torch.tensor([casing(w) for w in words]),
         chars=chars,
         labels=labels,
+        cats=cats,
     )
+
+
+def _encode_cats(sent: Sentence, vocabs: Vocabs) -> dict[str, Tensor]:
+    cats = {}
+    for task in vocabs.sentence_tasks:
+        gold = sent.cats.get(task)
+        if gold is None:
+            continue
+        vocab = vocabs.labels[task]
+        unknown = [label for label in gold if label not in vocab]
+        if unknown:
+            raise TaggerError(
+                f"unknown {task} label '{unknown[0]}' (the model knows: {', '.join(vocab.itos)})", line=sent.line
+            )
+        if task in vocabs.multi_label_tasks:
+            hot = torch.zeros(len(vocab))
+            hot[vocab.ids(gold)] = 1.0
+            cats[task] = hot
+        elif len(gold) != 1:
+            raise TaggerError(f"{len(gold)} {task} labels for a single-label task", line=sent.line)
+        else:
+            cats[task] = torch.tensor([vocab.id(gold[0])])
+    return cats
 
 
 @dataclass
@@ -153,7 +220,7 @@ class Batch:
     chars: Tensor  # [N, W]: the real tokens of the batch in row-major order
     mask: Tensor  # [B, T] bool
     lengths: Tensor  # [B], on the CPU (packing wants it there)
-    labels: dict[str, Tensor]  # task -> [B, T]
+    labels: dict[str, Tensor]  # task -> [B, T]; a sentence task -> [B] class ids or [B, C] multi-hot
     index: list[int]  # positions of these sentences in the input list
 
     def to(self, device: torch.device) -> "Batch":
@@ -180,15 +247,24 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
     width = max(e.chars.shape[1] for e in items)
     chars = torch.cat([torch.nn.functional.pad(e.chars, (0, width - e.chars.shape[1])) for e in items])
     tasks = set.intersection(*(set(e.labels) for e in items)) if items[0].labels else set()
+    cat_tasks = set.intersection(*(set(e.cats) for e in items)) if items[0].cats else set()
+    labels = {t: pad([e.labels[t] for e in items], batch_first=True) for t in sorted(tasks)}
+    # Sentence labels have no time axis: stacked, never padded.
+    labels.update({t: _stack_cats([e.cats[t] for e in items]) for t in sorted(cat_tasks)})
     return Batch(
         words=pad([e.words for e in items], batch_first=True),
         casing=pad([e.casing for e in items], batch_first=True),
         chars=chars,
         mask=torch.arange(int(lengths.max()))[None, :] < lengths[:, None],
         lengths=lengths,
-        labels={t: pad([e.labels[t] for e in items], batch_first=True) for t in sorted(tasks)},
+        labels=labels,
         index=index,
     )
+
+
+def _stack_cats(values: Sequence[Tensor]) -> Tensor:
+    # Class ids [1] each -> [B]; multi-hot rows [C] each -> [B, C].
+    return torch.cat(list(values)) if values[0].dtype == torch.long else torch.stack(list(values))
 
 
 def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_000) -> Iterator[Batch]:
@@ -203,6 +279,9 @@ def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_
         start += size
 
 
+LONG_SENTENCE = 1000  # tokens; longer training sentences get a batch of their own
+
+
 def train_batches(
     data: Sequence[Encoded], batch_size: int, rng: random.Random, pool: int = 50
 ) -> list[Batch]:
@@ -214,9 +293,14 @@ def train_batches(
     step = batch_size * pool
     for start in range(0, len(order), step):
         chunk = sorted(order[start : start + step], key=lambda i: len(data[i]))
-        for b in range(0, len(chunk), batch_size):
-            idx = chunk[b : b + batch_size]
+        # A very long sentence trains alone: PyTorch's CPU backward through a packed
+        # RNN batch of unequal lengths takes time quadratic in the longest one.
+        n_long = sum(1 for i in chunk if len(data[i]) > LONG_SENTENCE)
+        short, long = chunk[: len(chunk) - n_long], chunk[len(chunk) - n_long :]
+        for b in range(0, len(short), batch_size):
+            idx = short[b : b + batch_size]
             batches.append(collate([data[i] for i in idx], idx))
+        batches.extend(collate([data[i]], [i]) for i in long)
     rng.shuffle(batches)
     return batches
 

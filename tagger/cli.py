@@ -55,11 +55,16 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the named source's files (e.g. train.txt, valid.txt, test.txt).")] = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training file; overrides the recipe's data source.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option("--dev", help="Development file used for early stopping.")] = None,
-    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns), column (any columns), conllu (Universal Dependencies; see --field) or spacy (.spacy DocBin files).")] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Format of --train/--dev files: conll2003 (4 columns), column (any columns), conllu (Universal Dependencies; see --field) or spacy (.spacy DocBin files); for text classification (the classify recipe) tsv, csv or jsonl.")] = None,
     word_col: Annotated[Optional[int], typer.Option(help="Column holding the word (column format; 0-based).")] = None,
     tag_col: Annotated[Optional[int], typer.Option(help="Column holding the tag (column format; 0-based, -1 = last).")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Tag scheme of the files: auto, iob1, bio or bioes. Always trained as BIO.")] = None,
     field: Annotated[Optional[str], typer.Option(help="CoNLL-U column to tag: upos or xpos (conllu format; renames the recipe's single upos/xpos head).")] = None,
+    text_field: Annotated[Optional[str], typer.Option(help="Text classification: the column (TSV/CSV header name, JSONL key) holding the text.")] = None,
+    label_field: Annotated[Optional[str], typer.Option(help="Text classification: the column holding the label (labels separated by commas, or a JSON list, with --multi-label).")] = None,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="Text classification: any number of labels per text (sigmoid outputs and a threshold).")] = False,
+    tokenizer: Annotated[Optional[str], typer.Option(help="How raw text is split into words, at training and prediction: conll, whitespace or ptb.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Text classification: keep the first N tokens of each text.")] = None,
     vectors: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or fastText text file.")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after the epoch that would cross this wall-time budget.")] = None,
@@ -90,13 +95,19 @@ def train(
         "data.word_col": word_col, "data.tag_col": tag_col, "data.scheme": scheme, "embed.vectors": vectors,
         "train.max_epochs": max_epochs, "train.max_minutes": max_minutes, "train.patience": patience,
         "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed, "train.device": device,
-        "train.threads": threads,
+        "train.threads": threads, "data.text_field": text_field, "data.label_field": label_field,
+        "data.tokenizer": tokenizer, "data.max_tokens": max_tokens,
     }
     for key, value in flags.items():
         if value is not None:
             _set(raw, key, str(value) if isinstance(value, Path) else value)
     if field is not None:
         _set_field(raw, field)
+    if multi_label:
+        heads = raw.get("heads")
+        if not (isinstance(heads, list) and len(heads) == 1 and isinstance(heads[0], dict)):
+            raise TaggerError("--multi-label sets the recipe's single classify head; use --set heads.N.multi_label=true")
+        heads[0]["multi_label"] = True
     if train_file is not None and dev_file is None:
         raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
     parsed = Recipe.from_dict(apply_overrides(raw, overrides or []), origin)
@@ -134,9 +145,11 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
-    and per-tag precision/recall/F1 for tag tasks such as POS."""
+    and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
+    per-class precision/recall/F1 for sentence classification (micro-F1 and exact match
+    for multi-label)."""
     from .corpus import load_corpus, read_file
-    from .metrics import format_span_report, format_tag_report
+    from .metrics import format_classification_report, format_span_report, format_tag_report
     from .predict import Tagger
 
     tagger = Tagger.load(model_dir, device)
@@ -152,11 +165,18 @@ def evaluate(
             data.data_dir = str(data_dir)
         gold = load_corpus(data, recipe.heads, (split.value,))[split.value]
         where = f"{data.source} {split.value}"
-    report = tagger.evaluate(gold)
+    try:
+        report = tagger.evaluate(gold)
+    except TaggerError as err:  # e.g. a label the model does not know: name the file (the reader gave the line)
+        if err.path is None and file is not None:
+            err.path = str(file)
+        raise
     print(f"{where}: {len(gold):,} sentences, {sum(len(s) for s in gold):,} tokens")
     for task, entry in report.items():
         print(f"\n== {task} ==")
-        if "f1" in entry:
+        if entry.get("level") == "sentence":
+            print(format_classification_report(entry))
+        elif "f1" in entry:
             print(format_span_report(entry, entry["token_accuracy"]))
             if entry.get("oov_tokens"):
                 print(f"OOV token accuracy: {entry['oov_token_accuracy'] * 100:.2f} ({entry['oov_tokens']:,} tokens)")
@@ -168,6 +188,9 @@ def evaluate(
         from .plots import plot_confusion
 
         for task, entry in report.items():
+            if "confusion" not in entry:
+                print(f"\nno confusion matrix for {task}: a multi-label task has none")
+                continue
             target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
             shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
             print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
@@ -239,24 +262,57 @@ def _read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
                     elif not line.startswith("-DOCSTART-"):
                         words.append(line.split()[0])
         except UnicodeDecodeError:
-            raise TaggerError("not valid UTF-8", path, line_no + 1) from None
+            # The text layer decodes ahead in blocks, so find the offending line itself.
+            raise _not_utf8(path) from None
         if words:
             yield words
 
 
-def format_prediction(words: list[str], labels: dict[str, list[str]], fmt: OutputFormat, span_tasks: set[str]) -> str:
+def _not_utf8(path: Path) -> TaggerError:
+    """The error for a file that is not UTF-8, naming the first bad line and byte."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return TaggerError(
+                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); save the file as UTF-8",
+                    path, line_no,
+                )
+    return TaggerError("not valid UTF-8; save the file as UTF-8", path)
+
+
+def format_prediction(
+    words: list[str], labels: dict[str, list[str]], fmt: OutputFormat, span_tasks: set[str],
+    proba: dict[str, dict[str, float]] | None = None,
+) -> str:
+    """One sentence's output. Sentence tasks (the keys of ``proba``) show their labels
+    with probabilities: ``positive (0.93)`` in ``spans``, a ``# task = ...`` line in
+    ``conll``, ``TASK`` and ``TASK_proba`` keys in ``jsonl``."""
+    from .explain import format_labels
     from .schemes import spans
 
+    proba = proba or {}
+    token_tasks = [t for t in labels if t not in proba]
     if fmt is OutputFormat.jsonl:
         record: dict[str, Any] = {"tokens": words, **labels}
         for task in span_tasks & set(labels):
             record[f"{task}_spans"] = [
                 {"label": t, "start": s, "end": e, "text": " ".join(words[s:e])} for t, s, e in spans(labels[task])
             ]
+        for task, probs in proba.items():
+            record[f"{task}_proba"] = probs
         return json.dumps(record, ensure_ascii=False) + "\n"
+    cats = {task: format_labels(labels[task], proba[task]) for task in proba}
     if fmt is OutputFormat.conll:
-        rows = ["\t".join([w, *(labels[t][i] for t in labels)]) for i, w in enumerate(words)]
-        return "\n".join(rows) + "\n\n"
+        head = [f"# {task} = {text}" for task, text in cats.items()]
+        rows = ["\t".join([w, *(labels[t][i] for t in token_tasks)]) for i, w in enumerate(words)]
+        return "\n".join(head + rows) + "\n\n"
+    if not token_tasks:  # a classifier: "positive (0.93)"
+        if len(cats) == 1:
+            return next(iter(cats.values())) + "\n"
+        return "  ".join(f"{task}: {text}" for task, text in cats.items()) + "\n"
+    labels = {t: labels[t] for t in token_tasks}
     # spans: entities in brackets for span tasks, word/TAG for the others.
     out = list(words)
     for task in labels:
@@ -267,7 +323,7 @@ def format_prediction(words: list[str], labels: dict[str, list[str]], fmt: Outpu
     else:
         first = next(iter(labels))
         out = [f"{w}/{t}" for w, t in zip(words, labels[first])]
-    return " ".join(out) + "\n"
+    return " ".join(out) + "".join(f"\t{task}: {text}" for task, text in cats.items()) + "\n"
 
 
 def _predict_conllu(
@@ -279,7 +335,6 @@ def _predict_conllu(
     those two columns replaced; other inputs get fresh lines."""
     from .data import Sentence
     from .io.conllu import UPOS, XPOS, read_conllu, write_conllu
-    from .tokenize import tokenize
 
     tasks = tagger.tasks
     columns = {t: c for t, c in (("upos", UPOS), ("xpos", XPOS)) if t in tasks}
@@ -294,7 +349,7 @@ def _predict_conllu(
         sentences = read_conllu(input_file, ())
     else:
         source = iter(texts) if texts else _read_input(input_file, input_format)
-        sentences = [Sentence(words) for words in ((s if isinstance(s, list) else tokenize(s)) for s in source) if words]
+        sentences = [Sentence(words) for words in (tagger.words(s) for s in source) if words]
     out = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
     try:
         step = 4 * batch_size
@@ -315,40 +370,61 @@ def predict(
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="Tag this file instead: plain text (a sentence a line), CoNLL (word first column) or JSONL.")] = None,
     input_format: Annotated[InputFormat, typer.Option(help="Format of --input; auto guesses from the extension (.jsonl, .conll, .conllu, else text).")] = InputFormat.auto,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="conll (word and tags), jsonl (tokens, tags, spans), spans ([TYPE words] inline), html (a displaCy page of the entities) or conllu (UPOS/XPOS filled into the CoNLL-U input).")] = OutputFormat.spans,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output (with --explain, a .html file gets the heat map).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Classifiers with attention pooling: show each word's attention weight (text; an HTML heat map with -o page.html or --explain-html).")] = False,
+    explain_html: Annotated[Optional[Path], typer.Option(help="With --explain: also write the attention heat map as an HTML page here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
 ) -> None:
-    """Tag sentences given on the command line or in a file; output is written as it goes."""
+    """Tag sentences given on the command line or in a file; output is written as it goes.
+    A sentence classifier prints each sentence's label with its probability."""
     from .predict import Tagger
-    from .tokenize import tokenize
 
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
     tagger = Tagger.load(model_dir, device)
     tagger.batch_size = batch_size
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
+    if explain or explain_html is not None:
+        _predict_explain(tagger, texts, input_file, input_format, output, explain_html, model_dir)
+        return
     if output_format is OutputFormat.html and not span_tasks:
-        raise TaggerError("--format html shows entities, and this model has no span task")
+        hint = " (for a classifier, --explain writes an HTML heat map of the attention)" if tagger.sentence_tasks else ""
+        raise TaggerError(f"--format html shows entities, and this model has no span task{hint}")
     if output_format is OutputFormat.conllu:
         _predict_conllu(tagger, texts, input_file, input_format, output, batch_size)
         return
     page: list[tuple[list[str], list[str]]] = []  # html is one page, written at the end
     source: Iterator[list[str] | str] = iter(texts) if texts else _read_input(input_file, input_format)
-    sentences = ((s if isinstance(s, list) else tokenize(s)) for s in source)
+    sentences = (tagger.words(s) for s in source)  # the model's own tokenizer (and, for classifiers, max_tokens)
     sentences = (s for s in sentences if s)
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    # The output file is opened at the first write, so an input error found in the
+    # first chunk leaves no file behind; an error later removes the partial output.
+    out: Any = None if output else sys.stdout
+
+    def write(text: str) -> None:
+        nonlocal out
+        if out is None:
+            out = output.open("w", encoding="utf-8")
+        out.write(text)  # one write per chunk, then flush: a kill loses at most the chunk in flight
+        out.flush()
+
     try:
         pending: list[list[str]] = []
 
         def flush() -> None:
-            for words, labels in zip(pending, tagger.predict_all(pending)):
+            chunk = []
+            if tagger.sentence_tasks:
+                predicted, proba = tagger.predict_with_proba(pending)
+            else:
+                predicted, proba = tagger.predict_all(pending), [None] * len(pending)
+            for words, labels, probs in zip(pending, predicted, proba):
                 if output_format is OutputFormat.html:
                     page.append((words, labels["ner" if "ner" in span_tasks else min(span_tasks)]))
                     continue
-                out.write(format_prediction(words, labels, output_format, span_tasks))
-            out.flush()
+                chunk.append(format_prediction(words, labels, output_format, span_tasks, probs))
             pending.clear()
+            write("".join(chunk))
 
         for words in sentences:
             pending.append(words)
@@ -358,10 +434,48 @@ def predict(
         if output_format is OutputFormat.html:
             from .spacy_component import displacy_page
 
-            out.write(displacy_page(page, title=f"tagger: {model_dir}"))
-    finally:
-        if output:
+            write(displacy_page(page, title=f"tagger: {model_dir}"))
+    except TaggerError:
+        if output and out is not None:
             out.close()
+            output.unlink(missing_ok=True)
+            out = None
+        raise
+    finally:
+        if output and out is not None:
+            out.close()
+
+
+def _predict_explain(
+    tagger: Any, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
+    output: Path | None, explain_html: Path | None, model_dir: Path,
+) -> None:
+    """``predict --explain``: each sentence's labels and its words' attention weights, as
+    text (standard output, or ``-o FILE``) and/or an HTML heat map (``-o page.html``,
+    ``--explain-html FILE``)."""
+    from .explain import attention_page, format_labels, format_weights
+
+    task = next((t for t in tagger.sentence_tasks), None)
+    if task is None:
+        raise TaggerError(f"--explain shows a classifier's attention; this model's tasks ({', '.join(tagger.tasks)}) label words")
+    source = iter(texts) if texts else _read_input(input_file, input_format)
+    sentences = [w for w in (tagger.words(s) for s in source) if w]
+    weights = tagger.explain(sentences, task)  # a TaggerError for a head without attention
+    labels, proba = tagger.predict_with_proba(sentences)
+    captions = [format_labels(lab[task], p[task]) for lab, p in zip(labels, proba)]
+    html_targets = [p for p in (explain_html, output if output is not None and output.suffix.lower() in (".html", ".htm") else None) if p]
+    if html_targets:
+        page = attention_page(zip(captions, weights), title=f"tagger: {model_dir}")
+        for target in html_targets:
+            target.write_text(page, encoding="utf-8")
+            err_console.print(f"attention heat map written to {target}")
+    if output is not None and output in html_targets:
+        return
+    text = "".join(f"{caption}\n  {format_weights(w)}\n" for caption, w in zip(captions, weights))
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 import types
 import typing
@@ -21,7 +22,7 @@ from .errors import TaggerError
 class DataConfig:
     source: str | None = "conll2003"  # a named source, or None to read the files below
     data_dir: str | None = None
-    format: str = "conll2003"  # conll2003 | column | conllu | spacy
+    format: str = "conll2003"  # conll2003 | column | conllu | spacy | tsv | csv | jsonl (text classification)
     train: str | None = None
     dev: str | None = None
     test: str | None = None
@@ -29,6 +30,10 @@ class DataConfig:
     tag_col: int = -1
     scheme: str = "auto"  # tag scheme of the files: auto | iob1 | bio | bioes
     field: str = "upos"  # conllu: the column to tag (upos | xpos); the head's task is named after it
+    text_field: str = "sentence"  # tsv/csv/jsonl: the column (header name or JSON key) holding the text
+    label_field: str = "label"  # tsv/csv/jsonl: the column holding the label(s)
+    tokenizer: str = "conll"  # how raw text becomes words, at training and prediction: conll | whitespace | ptb
+    max_tokens: int | None = None  # sentence classification: keep the first N tokens of a text (None: all)
 
 
 @dataclass
@@ -64,8 +69,12 @@ class EncoderConfig:
 @dataclass
 class HeadConfig:
     task: str = "ner"
-    kind: str = "crf"  # crf | softmax
-    span: bool = True  # BIO span labels: constrained decoding and seqeval scoring
+    kind: str = "crf"  # crf | softmax (a label per token) | classify (a label per sentence)
+    span: bool = True  # BIO span labels: constrained decoding and seqeval scoring (token heads only)
+    pooling: str = "mean"  # classify: mean | max | last | attention
+    attention_dim: int = 128  # classify with attention pooling: size of the scoring layer
+    multi_label: bool = False  # classify: any number of labels per sentence (sigmoid) instead of one (softmax)
+    threshold: float = 0.5  # classify, multi_label: the probability above which a label is predicted
 
 
 @dataclass
@@ -127,19 +136,57 @@ def _check_type(value: Any, hint: Any, origin: str, key: str) -> Any:
     if hint in (int, float, str, bool):
         if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
             return value
-        raise TaggerError(f"'{key}' must be {hint.__name__}, got {value!r}", origin)
-    raise TaggerError(f"'{key}' has an unsupported type", origin)
+        raise _field_error(f"'{key}' must be {hint.__name__}, got {value!r}", origin, key)
+    raise _field_error(f"'{key}' has an unsupported type", origin, key)
+
+
+def _field_error(message: str, origin: str, key: str) -> TaggerError:
+    """A recipe error about ``key`` (``train.lr``, ``heads[0].kind``); ``load_recipe_dict``
+    uses the key to find the line in the recipe file."""
+    err = TaggerError(message, origin)
+    err.key = key  # type: ignore[attr-defined]
+    return err
+
+
+_TABLE = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?")
+_KEY = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*=")
+
+
+def _line_of(text: str, key: str | None) -> int | None:
+    """Best effort: the 1-based line of a recipe key (``train.lr``, ``heads[1].kind``,
+    or a table name) in TOML text; None when it cannot be told (inline tables, quoted keys)."""
+    if not key:
+        return None
+    table = ""
+    arrays: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        header = _TABLE.fullmatch(line)
+        if header:
+            name = header.group(2)
+            if header.group(1) == "[[":
+                arrays[name] = arrays.get(name, -1) + 1
+                name = f"{name}[{arrays[name]}]"
+            table = name
+            if key in (table, table.split("[")[0]):
+                return lineno
+            continue
+        match = _KEY.match(line)
+        if match:
+            full = f"{table}.{match.group(1)}" if table else match.group(1)
+            if full == key or key.startswith(full + "."):
+                return lineno
+    return None
 
 
 def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise TaggerError(f"'{prefix.rstrip('.') or 'recipe'}' must be a table", origin)
+        raise _field_error(f"'{prefix.rstrip('.') or 'recipe'}' must be a table", origin, prefix.rstrip("."))
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise TaggerError(
-            f"unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(names))})", origin
+        raise _field_error(
+            f"unknown field '{prefix}{unknown[0]}' (known: {', '.join(sorted(names))})", origin, prefix + unknown[0]
         )
     kwargs = {}
     for name, value in raw.items():
@@ -150,7 +197,7 @@ def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
         elif typing.get_origin(hint) is list:
             (item,) = typing.get_args(hint)
             if not isinstance(value, list) or not value:
-                raise TaggerError(f"'{key}' must be a non-empty list", origin)
+                raise _field_error(f"'{key}' must be a non-empty list", origin, key)
             kwargs[name] = [_build(item, v, origin, f"{key}[{i}].") for i, v in enumerate(value)]
         else:
             kwargs[name] = _check_type(value, hint, origin, key)
@@ -215,10 +262,19 @@ def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
                 " or give a path to a .toml file)"
             )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise TaggerError(f"not a valid TOML recipe: {err}", path) from None
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except UnicodeDecodeError as err:
+        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
+    except tomllib.TOMLDecodeError as err:
+        at = re.search(r"\(at line (\d+), column \d+\)", str(err))
+        raise TaggerError(f"not a valid TOML recipe: {err}", path, int(at.group(1)) if at else None) from None
     raw.setdefault("name", path.stem)
+    try:  # check the file on its own first, so its mistakes are reported with their line
+        Recipe.from_dict(raw, str(path))
+    except TaggerError as err:
+        err.line = _line_of(text, getattr(err, "key", None))
+        raise
     return raw, str(path)
 
 

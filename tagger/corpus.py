@@ -8,14 +8,17 @@ from .config import DataConfig, HeadConfig
 from .data import Sentence
 from .errors import TaggerError
 from .io.conll import read_columns, read_conll2003
-from .sources import SOURCES
+from .sources import SOURCES, TEXT_SOURCES
 
 SPLITS = ("train", "valid", "test")
 
 
 def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
     if data.format == "conll2003":
-        return read_conll2003(path)
+        # A declared scheme (--scheme) is that of the columns the recipe trains on;
+        # the other span column is still validated, with its scheme detected.
+        declared = {h.task: data.scheme for h in heads if h.span} if data.scheme != "auto" else "auto"
+        return read_conll2003(path, scheme=declared)
     if data.format == "column":
         if len(heads) != 1:
             raise TaggerError("the column format holds one task; use a recipe with one head")
@@ -35,7 +38,30 @@ def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -
         from .io.spacy_docbin import read_docbin
 
         return read_docbin(path, heads)
-    raise TaggerError(f"unknown data format '{data.format}' (choose: conll2003, column, conllu, spacy)")
+    if data.format in ("tsv", "csv", "jsonl"):
+        from .io.text_classification import read_text_classification
+
+        head = classify_head(heads, data.format)
+        return read_text_classification(
+            path, data.format, head.task, text_field=data.text_field, label_field=data.label_field,
+            tokenizer=data.tokenizer, multi_label=head.multi_label, max_tokens=data.max_tokens,
+        )
+    raise TaggerError(
+        f"unknown data format '{data.format}' (choose: conll2003, column, conllu, spacy; tsv, csv, jsonl for text classification)"
+    )
+
+
+def classify_head(heads: Sequence[HeadConfig], fmt: str) -> HeadConfig:
+    """The one sentence classification head a text classification file feeds."""
+    from .nn.heads import is_sentence_head
+
+    found = [h for h in heads if is_sentence_head(h)]
+    if len(found) != 1 or len(heads) != 1:
+        raise TaggerError(
+            f"{fmt} files hold text with one label column: the recipe needs exactly one head, "
+            f"of kind 'classify' (it has: {', '.join(f'{h.task} ({h.kind})' for h in heads)}); try the 'classify' recipe"
+        )
+    return found[0]
 
 
 def conllu_fields(data: DataConfig, heads: Sequence[HeadConfig]) -> tuple[str, ...]:
@@ -75,5 +101,7 @@ def load_corpus(
         if data.source not in SOURCES:
             raise TaggerError(f"unknown data source '{data.source}' (known: {', '.join(sorted(SOURCES))})")
         data_dir = Path(data.data_dir) if data.data_dir else None
-        corpus.update(SOURCES[data.source](data_dir, tuple(missing)))
+        # Text sources tokenize raw text: with the recipe's tokenizer, cut to its max_tokens.
+        extra = {"tokenizer": data.tokenizer, "max_tokens": data.max_tokens} if data.source in TEXT_SOURCES else {}
+        corpus.update(SOURCES[data.source](data_dir, tuple(missing), **extra))
     return corpus

@@ -11,14 +11,25 @@ class Sentence:
     ``tags`` maps a task name (``"ner"``, ``"pos"``, ``"chunk"``) to labels; span
     tasks are always stored in BIO (IOB2), whatever scheme the file used.
 
+    ``cats`` maps a sentence-level task (``"sentiment"``) to the sentence's labels:
+    one for a single-label task, any number (none included) for a multi-label one.
+
     ``meta`` holds what a reader keeps beside the words, as strings: the CoNLL-U
     reader stores ``sent_id`` and ``text`` and, under ``conllu``, the sentence's
     original lines so the writer can reproduce them. Empty for most formats.
+
+    ``line`` is the 1-based line of the first word in the file the sentence was
+    read from, with word ``i`` on line ``line + i``: the column reader sets it,
+    so later errors (an unknown label at evaluation) can name the line; formats
+    whose words are not on consecutive lines leave it None. It is bookkeeping,
+    not content: sentences that differ only in ``line`` are equal.
     """
 
     words: list[str]
     tags: dict[str, list[str]] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    cats: dict[str, list[str]] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.words)

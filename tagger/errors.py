@@ -20,4 +20,6 @@ class TaggerError(Exception):
         where = ""
         if self.path is not None:
             where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
+        elif self.line is not None:
+            where = f"line {self.line}: "
         return (where + self.message).replace("\n", " ")

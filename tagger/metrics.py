@@ -222,3 +222,78 @@ def format_tag_report(report: dict[str, Any]) -> str:
         lines.append(accuracy("OOV accuracy", report["oov_accuracy"], report["oov_tokens"]))
         lines.append(accuracy("in-vocabulary", report["iv_accuracy"], report["iv_tokens"]))
     return "\n".join(lines)
+
+
+def multilabel_report(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], labels: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Scores for items that each carry a set of labels (multi-label classification).
+
+    Every label is a yes/no decision per item. Returns ``micro_f1`` (and micro
+    precision/recall: over all decisions pooled), ``macro_f1`` (the mean of the
+    per-label F1s), ``accuracy`` (exact match: the predicted set equals the gold
+    set), ``per_class`` precision/recall/F1/support (support = items with the
+    label) and the ``micro avg``/``macro avg`` rows. Labels are those given plus
+    any seen in gold or predictions.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold label sets but {len(pred)} predicted")
+    gold_sets = [set(g) for g in gold]
+    pred_sets = [set(p) for p in pred]
+    names = sorted(set(labels).union(*gold_sets, *pred_sets)) if gold_sets else sorted(labels)
+
+    def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    per_class: dict[str, dict[str, float | int]] = {}
+    totals = [0, 0, 0]
+    for label in names:
+        tp = sum(label in g and label in p for g, p in zip(gold_sets, pred_sets))
+        n_pred = sum(label in p for p in pred_sets)
+        n_gold = sum(label in g for g in gold_sets)
+        precision, recall, f1 = prf(tp, n_pred, n_gold)
+        per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
+        totals = [totals[0] + tp, totals[1] + n_pred, totals[2] + n_gold]
+    micro_p, micro_r, micro_f1 = prf(*totals)
+
+    def mean(key: str) -> float:
+        return sum(row[key] for row in per_class.values()) / len(per_class) if per_class else 0.0
+
+    return {
+        "accuracy": sum(g == p for g, p in zip(gold_sets, pred_sets)) / len(gold) if gold else 0.0,
+        "micro_f1": micro_f1,
+        "macro_f1": mean("f1"),
+        "per_class": per_class,
+        "micro avg": {"precision": micro_p, "recall": micro_r, "f1": micro_f1, "support": totals[2]},
+        "macro avg": {"precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), "support": totals[2]},
+    }
+
+
+def format_classification_report(report: dict[str, Any]) -> str:
+    """Render a sentence-task report (``classification_report`` or ``multilabel_report``
+    output) as a fixed-width table with percentages."""
+    rows = list(report["per_class"].items()) + [("macro avg", report["macro avg"])]
+    if "micro avg" in report:
+        rows.append(("micro avg", report["micro avg"]))
+    names = [name for name, _ in rows] + ["exact-match accuracy", "accuracy"]
+    width = max(len(name) for name in names)
+    header = f"{'':>{width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>9}"
+
+    def line(name: str, row: dict[str, float | int]) -> str:
+        return (f"{name:>{width}}  {100 * row['precision']:>9.2f}  {100 * row['recall']:>9.2f}"
+                f"  {100 * row['f1']:>9.2f}  {row['support']:>9d}")
+
+    lines = [header, ""] + [line(name, row) for name, row in rows[: len(report["per_class"])]] + [""]
+    lines += [line(name, row) for name, row in rows[len(report["per_class"]) :]]
+    lines.append("")
+    if "micro_f1" in report:
+        lines.append(f"{'micro-F1':>{width}}  {100 * report['micro_f1']:>9.2f}")
+        lines.append(f"{'macro-F1':>{width}}  {100 * report['macro_f1']:>9.2f}")
+        lines.append(f"{'exact-match accuracy':>{width}}  {100 * report['accuracy']:>9.2f}")
+    else:
+        lines.append(f"{'accuracy':>{width}}  {100 * report['accuracy']:>9.2f}")
+        lines.append(f"{'macro-F1':>{width}}  {100 * report['macro_f1']:>9.2f}")
+    return "\n".join(lines)

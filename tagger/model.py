@@ -40,12 +40,27 @@ class SequenceTagger(nn.Module):
         for head in recipe.heads:
             if head.kind not in HEADS:
                 raise TaggerError(f"unknown head kind '{head.kind}' (choose: {', '.join(sorted(HEADS))})")
-            heads[head.task] = HEADS[head.kind](self.encoder.out_dim, vocabs.labels[head.task].itos, head.span)
+            cls = HEADS[head.kind]
+            if getattr(cls, "level", "token") == "sentence":
+                head.span = False  # a sentence label is never a BIO span
+                if head.task not in vocabs.sentence_tasks:
+                    raise TaggerError(f"vocab.json does not list '{head.task}' as a sentence task")
+                if head.multi_label != (head.task in vocabs.multi_label_tasks):
+                    raise TaggerError(f"config.json and vocab.json disagree on whether '{head.task}' is multi-label")
+            try:
+                heads[head.task] = cls.from_config(self.encoder.out_dim, vocabs.labels[head.task].itos, head, recipe.encoder)
+            except ValueError as err:
+                raise TaggerError(f"invalid recipe: head '{head.task}': {err}") from None
         self.heads = nn.ModuleDict(heads)
 
     @property
     def tasks(self) -> list[str]:
         return list(self.heads)
+
+    @property
+    def sentence_tasks(self) -> list[str]:
+        """Tasks with a label per sentence (classify heads), in head order."""
+        return [t for t, h in self.heads.items() if getattr(h, "level", "token") == "sentence"]
 
     def states(self, batch: Batch) -> Tensor:
         x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask)
@@ -56,8 +71,15 @@ class SequenceTagger(nn.Module):
         return sum(head.loss(states, batch.labels[task], batch.mask) for task, head in self.heads.items())
 
     def decode(self, batch: Batch) -> dict[str, Tensor]:
+        """Per task: label ids [B, T] for token heads, class probabilities [B, C] for sentence heads."""
         states = self.states(batch)
         return {task: head.decode(states, batch.mask) for task, head in self.heads.items()}
+
+    def attention(self, batch: Batch, task: str) -> tuple[Tensor, Tensor]:
+        """Class probabilities [B, C] and attention weights [B, T] of an attention-pooling head."""
+        states = self.states(batch)
+        head = self.heads[task]
+        return head.decode(states, batch.mask), head.attention(states, batch.mask)
 
     # -- model directory -------------------------------------------------
 

@@ -9,9 +9,9 @@ import torch
 from .batching import Encoded, encode, eval_batches
 from .data import Sentence
 from .errors import TaggerError
-from .metrics import span_report, tag_report, token_accuracy
+from .metrics import classification_report, multilabel_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
-from .tokenize import tokenize
+from .tokenize import get_tokenizer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -26,21 +26,58 @@ def resolve_device(name: str) -> torch.device:
 
 
 def decode_corpus(
-    model: SequenceTagger, encoded: Sequence[Encoded], batch_size: int = 256
+    model: SequenceTagger,
+    encoded: Sequence[Encoded],
+    batch_size: int = 256,
+    probabilities: dict[str, list[list[float]]] | None = None,
 ) -> list[dict[str, list[str]]]:
     """Labels for every sentence, in input order. Sentences are run longest first
-    in batches so little is padded; the model is put in eval mode."""
+    in batches so little is padded; the model is put in eval mode.
+
+    A token task gets a label per word; a sentence task the sentence's predicted
+    labels (the most probable class, or for a multi-label task every class at or
+    above the head's threshold, possibly none). Pass a dict as ``probabilities``
+    to also get, per sentence task, each sentence's class probabilities (in the
+    order of the task's label vocabulary).
+    """
     device = next(model.parameters()).device
     model.eval()
     out: list[dict[str, list[str]]] = [{} for _ in encoded]
+    sentence_tasks = set(model.sentence_tasks)
+    if probabilities is not None:
+        for task in sentence_tasks:
+            probabilities[task] = [[] for _ in encoded]
     with torch.inference_mode():
         for batch in eval_batches(encoded, batch_size):
             decoded = model.decode(batch.to(device))
             lengths = batch.lengths.tolist()
             for task, ids in decoded.items():
                 itos = model.vocabs.labels[task].itos
+                if task in sentence_tasks:
+                    probs = ids.float().cpu()
+                    for pos, chosen, row in zip(batch.index, model.heads[task].choose(probs), probs.tolist()):
+                        out[pos][task] = [itos[i] for i in chosen]
+                        if probabilities is not None:
+                            probabilities[task][pos] = row
+                    continue
                 for pos, row, n in zip(batch.index, ids.cpu().tolist(), lengths):
                     out[pos][task] = [itos[i] for i in row[:n]]
+    return out
+
+
+def attention_corpus(
+    model: SequenceTagger, encoded: Sequence[Encoded], task: str, batch_size: int = 256
+) -> list[tuple[list[float], list[float]]]:
+    """For an attention-pooling sentence task: (class probabilities, a weight per
+    token) for every sentence, in input order."""
+    device = next(model.parameters()).device
+    model.eval()
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in encoded]
+    with torch.inference_mode():
+        for batch in eval_batches(encoded, batch_size):
+            probs, weights = model.attention(batch.to(device), task)
+            for pos, p, w, n in zip(batch.index, probs.cpu().tolist(), weights.cpu().tolist(), batch.lengths.tolist()):
+                out[pos] = (p, w[:n])
     return out
 
 
@@ -57,7 +94,8 @@ def score(
     model: SequenceTagger,
     detailed: bool = False,
 ) -> dict:
-    """Per task: seqeval strict span scores for span tasks, token accuracy for all.
+    """Per task: seqeval strict span scores for span tasks, token accuracy for token tasks;
+    for sentence tasks :func:`sentence_report`.
 
     ``detailed`` adds, for tag (non-span) tasks, :func:`tagger.metrics.tag_report`
     (accuracy on OOV tokens, per-tag precision/recall/F1, confusion counts) and,
@@ -67,6 +105,12 @@ def score(
     mask = oov_mask(gold, model) if detailed else None
     for head in model.recipe.heads:
         task = head.task
+        if task in model.sentence_tasks:
+            report[task] = sentence_report(
+                [s.cats[task] for s in gold], [p[task] for p in predicted], model.vocabs.labels[task].itos,
+                head.multi_label,
+            )
+            continue
         gold_tags = [s.tags[task] for s in gold]
         pred_tags = [p[task] for p in predicted]
         entry = {"token_accuracy": token_accuracy(gold_tags, pred_tags)}
@@ -82,15 +126,42 @@ def score(
     return report
 
 
+def sentence_report(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], labels: Sequence[str], multi_label: bool
+) -> dict:
+    """Scores of a sentence task. Single-label: :func:`tagger.metrics.classification_report`
+    (``accuracy``, ``macro_f1``, ``per_class``, ``macro avg``) and a ``confusion``
+    table ``{gold: {predicted: count}}``. Multi-label: :func:`tagger.metrics.multilabel_report`
+    (``micro_f1``, ``macro_f1``, exact-match ``accuracy``, ``per_class``).
+    Both carry ``level: "sentence"``, ``multi_label`` and ``sentences``."""
+    if multi_label:
+        entry = multilabel_report(gold, pred, labels)
+    else:
+        flat_gold, flat_pred = [g[0] for g in gold], [p[0] for p in pred]
+        entry = classification_report(flat_gold, flat_pred)
+        confusion: dict[str, dict[str, int]] = {}
+        for g, p in zip(flat_gold, flat_pred):
+            row = confusion.setdefault(g, {})
+            row[p] = row.get(p, 0) + 1
+        entry["confusion"] = {g: dict(sorted(row.items())) for g, row in sorted(confusion.items())}
+    return {"level": "sentence", "multi_label": multi_label, "sentences": len(gold), **entry}
+
+
 def main_score(report: dict, task: str | None = None) -> float:
     """The number early stopping watches: mean over tasks of span F1, else token
-    accuracy; or that number for ``task`` alone."""
+    accuracy, else (sentence tasks) accuracy, or micro-F1 for multi-label ones;
+    or that number for ``task`` alone."""
     if task is not None:
         if task not in report:
             raise TaggerError(f"no task '{task}' to monitor (tasks: {', '.join(report)})")
         report = {task: report[task]}
-    values = [r["f1"] if "f1" in r else r["token_accuracy"] for r in report.values()]
-    return sum(values) / len(values)
+    return sum(_task_score(r) for r in report.values()) / len(report)
+
+
+def _task_score(entry: dict) -> float:
+    if entry.get("level") == "sentence":
+        return entry["micro_f1"] if entry["multi_label"] else entry["accuracy"]
+    return entry["f1"] if "f1" in entry else entry["token_accuracy"]
 
 
 class Tagger:
@@ -108,20 +179,83 @@ class Tagger:
     def tasks(self) -> list[str]:
         return self.model.tasks
 
+    @property
+    def sentence_tasks(self) -> list[str]:
+        """The tasks with labels per sentence (classification heads)."""
+        return self.model.sentence_tasks
+
+    def words(self, sentence: Sequence[str] | str) -> list[str]:
+        """The words the model reads for ``sentence``: a string is split by the model's
+        tokenizer (``recipe.data.tokenizer``); a classifier keeps the first
+        ``recipe.data.max_tokens`` of them, as in training."""
+        data = self.model.recipe.data
+        words = get_tokenizer(data.tokenizer)(sentence) if isinstance(sentence, str) else list(sentence)
+        if data.max_tokens and len(self.sentence_tasks) == len(self.tasks):
+            words = words[: data.max_tokens]
+        return words
+
     def _encode(self, sentences: Iterable[Sequence[str] | str]) -> list[Encoded]:
         vocabs = self.model.vocabs
-        return [encode(tokenize(s) if isinstance(s, str) else s, vocabs, with_labels=False) for s in sentences]
+        return [encode(self.words(s), vocabs, with_labels=False) for s in sentences]
 
     def predict_all(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, list[str]]]:
-        """Every task's labels for each sentence; a string is tokenized first."""
+        """Every task's labels for each sentence; a string is tokenized first. A token
+        task has one label per word; a sentence task the sentence's predicted labels."""
         return decode_corpus(self.model, self._encode(sentences), self.batch_size)
 
+    def predict_with_proba(
+        self, sentences: Iterable[Sequence[str] | str]
+    ) -> tuple[list[dict[str, list[str]]], list[dict[str, dict[str, float]]]]:
+        """``predict_all``'s labels and, per sentence task, each sentence's class
+        probabilities ``{task: {label: probability}}``, from one pass of the model."""
+        probs: dict[str, list[list[float]]] = {}
+        labels = decode_corpus(self.model, self._encode(sentences), self.batch_size, probabilities=probs)
+        vocab = self.model.vocabs.labels
+        proba = [{task: dict(zip(vocab[task].itos, rows[i])) for task, rows in probs.items()} for i in range(len(labels))]
+        return labels, proba
+
     def predict(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[list[str]]:
-        """One label per word for each sentence (the first task unless ``task`` is given)."""
-        task = task or self.tasks[0]
+        """One label per word for each sentence (the first task unless ``task`` is given);
+        for a sentence task, the sentence's predicted labels (one, unless multi-label)."""
+        task = self._task(task)
+        return [labels[task] for labels in self.predict_all(sentences)]
+
+    def _task(self, task: str | None, sentence_level: bool = False) -> str:
+        pool = self.sentence_tasks if sentence_level else self.tasks
+        if task is None:
+            if not pool:
+                raise TaggerError(f"this model has no sentence classification task (its tasks: {', '.join(self.tasks)})")
+            return pool[0]
         if task not in self.tasks:
             raise TaggerError(f"this model has no task '{task}' (it has: {', '.join(self.tasks)})")
-        return [labels[task] for labels in self.predict_all(sentences)]
+        if task not in pool:
+            raise TaggerError(f"'{task}' labels words, not sentences; probabilities are for sentence tasks")
+        return task
+
+    def predict_proba(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[dict[str, float]]:
+        """Class probabilities for each sentence, ``{label: probability}`` in label order,
+        for a sentence task (the first one unless ``task`` is given). They sum to 1
+        for a single-label task; each is a sigmoid for a multi-label one."""
+        task = self._task(task, sentence_level=True)
+        probs: dict[str, list[list[float]]] = {}
+        decode_corpus(self.model, self._encode(sentences), self.batch_size, probabilities=probs)
+        itos = self.model.vocabs.labels[task].itos
+        return [dict(zip(itos, row)) for row in probs[task]]
+
+    def explain(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[list[tuple[str, float]]]:
+        """The attention weight of every word, ``[(word, weight), ...]`` per sentence (the
+        weights of a sentence sum to 1), for a sentence task with attention pooling."""
+        task = self._task(task, sentence_level=True)
+        head = self.model.recipe.heads[self.tasks.index(task)]
+        if head.pooling != "attention":
+            raise TaggerError(
+                f"explain shows attention weights, and the '{task}' head pools with '{head.pooling}' "
+                "(train with --set heads.N.pooling=attention)"
+            )
+        words = [self.words(s) for s in sentences]
+        encoded = [encode(w, self.model.vocabs, with_labels=False) for w in words]
+        weights = attention_corpus(self.model, encoded, task, self.batch_size)
+        return [list(zip(w, ws)) for w, (_, ws) in zip(words, weights)]
 
     def predict_stream(
         self, sentences: Iterable[Sequence[str] | str], chunk: int = 2048

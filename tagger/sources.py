@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import re
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,15 +56,21 @@ SPAN_TASKS = frozenset({"ner", "chunk"})
 
 HUB_CONNECT_TIMEOUT_S = 3.0
 
-Loader = Callable[[Path | None, Sequence[str]], dict[str, list[Sentence]]]
+Loader = Callable[..., dict[str, list[Sentence]]]
 SOURCES: dict[str, Loader] = {}
+# Sources of raw text (sentence classification): their loaders also take the
+# recipe's ``tokenizer`` and ``max_tokens`` as keyword arguments.
+TEXT_SOURCES: set[str] = set()
 
 
-def register_source(name: str) -> Callable[[Loader], Loader]:
-    """Decorator registering ``fn(data_dir, splits) -> {split: sentences}`` under ``name``."""
+def register_source(name: str, text: bool = False) -> Callable[[Loader], Loader]:
+    """Decorator registering ``fn(data_dir, splits) -> {split: sentences}`` under ``name``;
+    ``text=True`` for a source of raw text, called as ``fn(data_dir, splits, tokenizer=..., max_tokens=...)``."""
 
     def register(fn: Loader) -> Loader:
         SOURCES[name] = fn
+        if text:
+            TEXT_SOURCES.add(name)
         return fn
 
     return register
@@ -508,3 +516,258 @@ def load_ud_ewt(data_dir: str | Path | None = None, splits: Sequence[str] = SPLI
 @register_source("ud-ewt")
 def _ud_ewt_source(data_dir: Path | None, splits: Sequence[str]) -> dict[str, list[Sentence]]:
     return load_ud_ewt(data_dir, splits)
+
+
+
+# --------------------------------------------------------------------------- sentence classification
+
+SENTIMENT_TASK = "sentiment"
+SENTIMENT_LABELS = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive"}
+
+# GLUE's file names; test.tsv (no labels in GLUE) is only read when asked for.
+SST2_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("train.tsv",),
+    "valid": ("dev.tsv", "validation.tsv", "valid.tsv"),
+    "test": ("test.tsv",),
+}
+# Parquet datasets with columns sentence and label (a ClassLabel: negative, positive).
+SST2_HUB_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("stanfordnlp/sst2", {}),
+    ("nyu-mll/glue", {"name": "sst2"}),
+)
+
+
+def _text_rows_from_hf(dataset_split: Any, text_column: str) -> list[tuple[str, str]]:
+    """(text, label name) rows of a Hugging Face text classification split; rows
+    without a label (GLUE test sets use -1) are left out."""
+    features = dataset_split.features
+    for column in (text_column, "label"):
+        if column not in features:
+            raise TaggerError(f"dataset has no '{column}' column (columns: {', '.join(features)})")
+    names = getattr(features["label"], "names", None)
+    data = dataset_split.to_dict() if hasattr(dataset_split, "to_dict") else dataset_split
+    rows = []
+    for text, label in zip(data[text_column], data["label"]):
+        if label is None or (isinstance(label, int) and label < 0):
+            continue
+        name = names[label] if names and isinstance(label, int) else str(label)
+        rows.append((text, SENTIMENT_LABELS.get(name, name)))
+    return rows
+
+
+def _sentences_from_rows(
+    rows: Sequence[tuple[str, str]], tokenizer: str, max_tokens: int | None, clean: Callable[[str], str] | None = None
+) -> list[Sentence]:
+    from tagger.tokenize import get_tokenizer
+
+    split = get_tokenizer(tokenizer)
+    out = []
+    for text, label in rows:
+        words = split(clean(text) if clean else text)
+        if words:
+            out.append(Sentence(words=words[:max_tokens] if max_tokens else words, cats={SENTIMENT_TASK: [label]}))
+    return out
+
+
+def _how_to_provide_text(name: str, files: str, data_dir: Path | None) -> str:
+    where = data_dir if data_dir is not None else cache_dir() / name
+    return (
+        f"To provide the data, put {files} in {where}"
+        + ("" if data_dir is not None else f", or pass --data-dir DIR, or set TAGGER_DATA_DIR=DIR with the files in DIR/{name}")
+        + "."
+    )
+
+
+def _write_text_cache(folder: Path, files: dict[str, list[tuple[str, str]]], fmt: str) -> None:
+    """Write downloaded (text, label) rows as TSV or JSONL; failures only log a warning."""
+    from tagger.io.text_classification import write_jsonl, write_tsv
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, rows in files.items():
+            target = folder / name
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            (write_tsv if fmt == "tsv" else write_jsonl)(rows, tmp)
+            os.replace(tmp, target)
+    except OSError as err:
+        log.warning("could not cache %s in %s: %s", folder.name, folder, err)
+
+
+def load_sst2(
+    data_dir: str | Path | None = None,
+    splits: Sequence[str] = ("train", "valid"),
+    tokenizer: str = "ptb",
+    max_tokens: int | None = None,
+) -> dict[str, list[Sentence]]:
+    """SST-2 (GLUE) as ``{split: sentences}`` with the sentence task ``sentiment``
+    (``negative``/``positive``; the files' 0/1 are renamed).
+
+    Looked for as ``train.tsv``/``dev.tsv`` (header ``sentence<TAB>label``) in
+    ``data_dir`` or its ``sst2/`` subfolder (an explicit folder is final),
+    ``$TAGGER_DATA_DIR/sst2`` and ``cache_dir()/sst2``; then on the Hugging Face hub
+    through ``datasets`` (``SST2_HUB_CANDIDATES``), and a download is cached as TSV.
+    """
+    from tagger.io.text_classification import read_text_classification
+
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    found, notes = _search_local(folder, splits, "sst2", SST2_FILES)
+    if found is not None:
+        return {
+            split: read_text_classification(
+                path, "tsv", SENTIMENT_TASK, "sentence", "label", tokenizer=tokenizer,
+                max_tokens=max_tokens, label_names=SENTIMENT_LABELS,
+            )
+            for split, path in found.items()
+        }
+    what = f"SST-2 {'/'.join(splits)} not found."
+    files = "train.tsv and dev.tsv (GLUE SST-2: header sentence<TAB>label)"
+    if folder is not None:
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('sst2', files, folder)}")
+    try:
+        source, dataset = load_from_hub(SST2_HUB_CANDIDATES)
+    except TaggerError as err:
+        notes.append(err.message)
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('sst2', files, None)}") from None
+    rows = {split: _text_rows_from_hf(dataset[hf], "sentence") for hf, split in HF_SPLITS.items() if hf in dataset}
+    rows = {split: r for split, r in rows.items() if r}  # GLUE's test split has no labels
+    missing = [s for s in splits if s not in rows]
+    if missing:
+        raise TaggerError(
+            f"Hugging Face dataset {source} has no labelled {'/'.join(missing)} split (it has {', '.join(dataset)}). "
+            + _how_to_provide_text("sst2", files, None)
+        )
+    _write_text_cache(cache_dir() / "sst2", {SST2_FILES[split][0]: r for split, r in rows.items()}, "tsv")
+    return {split: _sentences_from_rows(rows[split], tokenizer, max_tokens) for split in splits}
+
+
+@register_source("sst2", text=True)
+def _sst2_source(data_dir: Path | None, splits: Sequence[str], tokenizer: str = "ptb", max_tokens: int | None = None):
+    return load_sst2(data_dir, splits, tokenizer, max_tokens)
+
+
+IMDB_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("train.jsonl", "train.csv", "train.tsv"),
+    "valid": ("dev.jsonl", "dev.csv", "dev.tsv", "valid.jsonl", "valid.csv", "valid.tsv"),
+    "test": ("test.jsonl", "test.csv", "test.tsv"),
+}
+IMDB_HUB_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (("stanfordnlp/imdb", {}),)
+IMDB_DEV_FRACTION = 0.1
+IMDB_DEV_SEED = 2011  # the held-out dev set must be the same in every run
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def clean_imdb(text: str) -> str:
+    """IMDB reviews hold HTML line breaks (``<br /><br />``): make them spaces."""
+    return _BREAK.sub(" ", text)
+
+
+def hold_out(items: Sequence[Any], fraction: float = IMDB_DEV_FRACTION, seed: int = IMDB_DEV_SEED) -> tuple[list, list]:
+    """Split ``items`` into (rest, held out) with a fixed seed; both keep the input order."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    held = set(order[: int(len(items) * fraction)])
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+
+
+def load_imdb(
+    data_dir: str | Path | None = None,
+    splits: Sequence[str] = ("train", "valid"),
+    tokenizer: str = "ptb",
+    max_tokens: int | None = None,
+) -> dict[str, list[Sentence]]:
+    """IMDB movie reviews as ``{split: sentences}`` with the sentence task ``sentiment``.
+
+    Local files (``train.jsonl``/``test.jsonl`` with ``text`` and ``label`` keys, or
+    ``train.csv``/``train.tsv`` with those columns; labels 0/1, neg/pos or
+    negative/positive) are looked for in ``data_dir`` or its ``imdb/`` subfolder,
+    ``$TAGGER_DATA_DIR/imdb`` and ``cache_dir()/imdb``; then the hub's
+    ``stanfordnlp/imdb`` parquet files, cached as JSONL. Without a dev file, dev is
+    a fixed 10% of train held out (``hold_out``), and train is the other 90%.
+    HTML line breaks become spaces; ``max_tokens`` keeps a review's first words.
+    """
+    from tagger.io.text_classification import read_text_classification
+
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    need = tuple(s for s in ("train", "test") if s in splits or (s == "train" and "valid" in splits))
+    found, notes = _search_local(folder, need, "imdb", IMDB_FILES)
+
+    def read(path: Path) -> list[Sentence]:
+        return read_text_classification(
+            path, path.suffix.lstrip("."), SENTIMENT_TASK, "text", "label", tokenizer=tokenizer,
+            max_tokens=max_tokens, label_names=SENTIMENT_LABELS, clean=clean_imdb,
+        )
+
+    if found is not None:
+        place = next(iter(found.values())).parent
+        dev_file = next((place / n for n in IMDB_FILES["valid"] if (place / n).is_file()), None)
+        corpus: dict[str, list[Sentence]] = {}
+        if "test" in splits:
+            corpus["test"] = read(found["test"])
+        if "train" in found:
+            train = read(found["train"])
+            if dev_file is not None:
+                corpus["train"], dev = train, (read(dev_file) if "valid" in splits else [])
+            else:
+                corpus["train"], dev = hold_out(train)
+            if "valid" in splits:
+                corpus["valid"] = dev
+        return {split: corpus[split] for split in splits}
+    what = f"IMDB {'/'.join(splits)} not found."
+    files = "train.jsonl and test.jsonl (one {\"text\": ..., \"label\": ...} a line; or train.csv/test.csv)"
+    if folder is not None:
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('imdb', files, folder)}")
+    try:
+        source, dataset = load_from_hub(IMDB_HUB_CANDIDATES)
+    except TaggerError as err:
+        notes.append(err.message)
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('imdb', files, None)}") from None
+    rows = {split: _text_rows_from_hf(dataset[split], "text") for split in ("train", "test") if split in dataset}
+    missing = [s for s in need if s not in rows]
+    if missing:
+        raise TaggerError(
+            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
+            + _how_to_provide_text("imdb", files, None)
+        )
+    _write_text_cache(cache_dir() / "imdb", {f"{split}.jsonl": r for split, r in rows.items()}, "jsonl")
+    corpus = {}
+    if "train" in rows:
+        corpus["train"], corpus["valid"] = hold_out(rows["train"])
+    if "test" in rows:
+        corpus["test"] = rows["test"]
+    return {split: _sentences_from_rows(corpus[split], tokenizer, max_tokens, clean_imdb) for split in splits}
+
+
+@register_source("imdb", text=True)
+def _imdb_source(data_dir: Path | None, splits: Sequence[str], tokenizer: str = "ptb", max_tokens: int | None = None):
+    return load_imdb(data_dir, splits, tokenizer, max_tokens)
+
+
+def sentiment_demo_dir() -> Path:
+    """The invented sentiment sample: packaged copy (``tagger/_data/sentiment``) first, then ``data/sentiment``."""
+    here = Path(__file__).resolve()
+    for folder in (here.parent / "_data" / "sentiment", here.parents[1] / "data" / "sentiment"):
+        if folder.is_dir():
+            return folder
+    raise TaggerError(f"sentiment sample not found (looked in {here.parent / '_data' / 'sentiment'} and {here.parents[1] / 'data' / 'sentiment'})")
+
+
+@register_source("sentiment-demo", text=True)
+def load_sentiment_demo(
+    data_dir: Path | None = None, splits: Sequence[str] = ("train", "valid"), tokenizer: str = "ptb",
+    max_tokens: int | None = None,
+) -> dict[str, list[Sentence]]:
+    """The small invented sentiment sample shipped with the toolkit (``train.tsv``/``dev.tsv``)."""
+    from tagger.io.text_classification import read_text_classification
+
+    splits = _check_splits(splits)
+    folder = Path(data_dir).expanduser() if data_dir is not None else sentiment_demo_dir()
+    found, missing = _files_in(folder, splits, SST2_FILES)
+    if missing:
+        raise TaggerError(f"sentiment sample in {folder}: {_describe_missing(missing, SST2_FILES)}")
+    return {
+        split: read_text_classification(path, "tsv", SENTIMENT_TASK, "sentence", "label", tokenizer=tokenizer,
+                                        max_tokens=max_tokens)
+        for split, path in found.items()
+    }

@@ -23,8 +23,10 @@ What the component writes, per head of the model:
   left unset) and ``token.tag_`` otherwise (Penn Treebank ``NN``, ``VBD``...).
   ``token_attrs={"TASK": "tag" | "pos" | "none"}`` overrides the choice.
 
-A multitask model writes all of them. The model has no document classification
-heads, so nothing is written to ``doc.cats``.
+* a sentence classification head (``kind = "classify"``) -> ``doc.cats``: each
+  label's probability for the whole Doc (``TASK:LABEL`` keys when there are several).
+
+A multitask model writes all of them.
 
 Tokens: the component works on whatever tokens the Doc has, and everything it
 writes lands on those tokens. The model reads them as they are, with two
@@ -100,7 +102,7 @@ def looks_upos(labels: Iterable[str]) -> bool:
 @Language.factory(
     FACTORY,
     default_config=DEFAULT_CONFIG,
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", "token.tag", "token.pos"],
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", "token.tag", "token.pos", "doc.cats"],
     default_score_weights={
         "ents_f": 1.0,
         "ents_p": 0.0,
@@ -174,6 +176,7 @@ class BilstmTaggerComponent:
         self.ents_task: str | None = None
         self.span_group_tasks: list[str] = []
         self.token_targets: dict[str, str] = {}
+        self.cats_tasks: list[str] = []
         if isinstance(model, SequenceTagger):
             self._use(model)
         elif model is not None:
@@ -198,12 +201,13 @@ class BilstmTaggerComponent:
                 f"ents_task '{ents_task}' is not a span task of this model "
                 f"(span tasks: {', '.join(span_tasks) or 'none'})"
             )
-        unknown = sorted(set(self._token_attrs_option) - {h.task for h in heads if not h.span})
+        cats_tasks = model.sentence_tasks  # classification heads: doc.cats, not tokens
+        unknown = sorted(set(self._token_attrs_option) - {h.task for h in heads if not h.span and h.task not in cats_tasks})
         if unknown:
             raise TaggerError(f"token_attrs names '{unknown[0]}', which is not a token task of this model")
         targets = {}
         for head in heads:
-            if head.span:
+            if head.span or head.task in cats_tasks:
                 continue
             target = self._token_attrs_option.get(head.task)
             if target is None:
@@ -214,6 +218,7 @@ class BilstmTaggerComponent:
         self.ents_task = ents_task
         self.span_group_tasks = [t for t in span_tasks if t != ents_task]
         self.token_targets = targets
+        self.cats_tasks = cats_tasks
         self._missing = None
 
     def _require(self) -> Tagger:
@@ -246,72 +251,80 @@ class BilstmTaggerComponent:
 
     # -- tagging -----------------------------------------------------------
 
-    def _units(self, doc: Doc) -> list[tuple[list[list[int]], list[str]]]:
+    def _units(self, doc: Doc) -> list[tuple[list[int], list[int], list[str]]]:
         """What the model reads: sequences (one per sentence when the Doc has sentence
-        boundaries, else the whole Doc) of words, as (token indices of each word, word
-        texts). A word is one token or, with ``join_hyphens``, the pieces of a
-        hyphenated word."""
+        boundaries, else the whole Doc) of words, as ``(first, last, words)``: word j
+        is tokens ``first[j]..last[j]``, one token or, with ``join_hyphens``, the
+        pieces of a hyphenated word. Whitespace tokens are left out."""
         if self.by_sentence and doc.has_annotation("SENT_START"):
             bounds = [(sent.start, sent.end) for sent in doc.sents]
         else:
             bounds = [(0, len(doc))]
-        texts = [t.text for t in doc]
-        if self.join_hyphens:
-            glued = [not t.whitespace_ for t in doc]
+        texts = [token.text for token in doc]
+        join = self.join_hyphens and "-" in texts
+        if join:
+            glued = [not token.whitespace_ for token in doc]
+        spaces = any(map(str.isspace, texts))
         units = []
         for start, end in bounds:
-            groups, words = [], []
+            if start == end:
+                continue
+            if not join and not spaces:  # the common case: one word per token
+                ids = list(range(start, end))
+                units.append((ids, ids, texts[start:end]))
+                continue
+            first, last, words = [], [], []
             i = start
             while i < end:
-                if texts[i].isspace():
+                text = texts[i]
+                if text.isspace():
                     i += 1
                     continue
-                group, text = [i], texts[i]
-                if self.join_hyphens:
+                first.append(i)
+                if join:
                     # "1996", "-", "08" with no space between: one word, as in CoNLL-style data.
                     while (i + 2 < end and glued[i] and texts[i + 1] == "-" and glued[i + 1]
                            and texts[i][-1].isalnum() and texts[i + 2][0].isalnum()):
-                        group += (i + 1, i + 2)
                         text += "-" + texts[i + 2]
                         i += 2
-                groups.append(group)
+                last.append(i)
                 words.append(text)
                 i += 1
             if words:
-                units.append((groups, words))
+                units.append((first, last, words))
         return units
 
     def model_words(self, doc: Doc) -> list[list[str]]:
         """The word sequences the model is given for ``doc``."""
-        return [words for _, words in self._units(doc)]
+        return [words for _, _, words in self._units(doc)]
 
-    def predict(self, docs: Sequence[Doc]) -> list[list[tuple[list[list[int]], dict[str, list[str]]]]]:
-        """For each Doc, its tagged units: (words as token index lists, labels per task)."""
+    def predict(self, docs: Sequence[Doc]) -> list[list[tuple[list[int], list[int], dict[str, list[str]]]]]:
+        """For each Doc, its tagged units: (first token, last token of each word; labels per task)."""
         tagger = self._require()
         per_doc = [self._units(doc) for doc in docs]
-        words = [unit_words for units in per_doc for _, unit_words in units]
+        words = [unit[2] for units in per_doc for unit in units]
         flat = iter(tagger.predict_all(words) if words else [])
-        return [[(groups, next(flat)) for groups, _ in units] for units in per_doc]
+        return [[(first, last, next(flat)) for first, last, _ in units] for units in per_doc]
 
     def set_annotations(self, docs: Sequence[Doc], predictions) -> None:
         for doc, units in zip(docs, predictions):
             found: dict[str, list[Span]] = {}
-            for unit, labels in units:
+            for first, last, labels in units:
                 for task, tags in labels.items():
                     target = self.token_targets.get(task)
                     if target == "tag":
-                        for group, tag in zip(unit, tags):
-                            for i in group:
+                        for a, b, tag in zip(first, last, tags):
+                            for i in range(a, b + 1):
                                 doc[i].tag_ = tag
                     elif target == "pos":
-                        for group, tag in zip(unit, tags):
+                        for a, b, tag in zip(first, last, tags):
                             if tag in UPOS:
-                                for i in group:
+                                for i in range(a, b + 1):
                                     doc[i].pos_ = tag
                     elif task == self.ents_task or task in self.span_group_tasks:
                         spans = found.setdefault(task, [])
                         for label, start, end in bio_spans(tags):
-                            spans.append(Span(doc, unit[start][0], unit[end - 1][-1] + 1, label=label))
+                            spans.append(Span(doc, first[start], last[end - 1] + 1, label=label))
             for task in self.span_group_tasks:
                 doc.spans[task] = found.get(task, [])
             if self.ents_task is not None:
@@ -331,15 +344,35 @@ class BilstmTaggerComponent:
         outside = [doc[i : i + 1] for i, token in enumerate(doc) if token.ent_iob == 0 and not taken[i]]
         doc.set_ents(added, outside=outside, default="unmodified")
 
+    def set_cats(self, docs: Sequence[Doc]) -> None:
+        """``doc.cats`` from the model's sentence classification heads: each label's
+        probability for the whole Doc, read as one sequence of its words (keys are the
+        labels; ``TASK:LABEL`` when the model has several such heads)."""
+        tagger = self._require()
+        words = [[w for unit in self.model_words(doc) for w in unit] for doc in docs]
+        keep = [i for i, w in enumerate(words) if w]
+        _, proba = tagger.predict_with_proba([words[i] for i in keep]) if keep else ([], [])
+        for i, probs in zip(keep, proba):
+            for task in self.cats_tasks:
+                for label, value in probs[task].items():
+                    docs[i].cats[label if len(self.cats_tasks) == 1 else f"{task}:{label}"] = float(value)
+
+    def _annotate(self, docs: Sequence[Doc]) -> None:
+        self._require()
+        if self.ents_task is not None or self.span_group_tasks or self.token_targets:
+            self.set_annotations(docs, self.predict(docs))
+        if self.cats_tasks:
+            self.set_cats(docs)
+
     def __call__(self, doc: Doc) -> Doc:
-        self.set_annotations([doc], self.predict([doc]))
+        self._annotate([doc])
         return doc
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         """Tag Docs ``batch_size`` at a time (spaCy passes ``nlp.pipe``'s batch size);
         the model runs them in batches of the component's own ``batch_size``."""
         for docs in minibatch(stream, size=batch_size):
-            self.set_annotations(docs, self.predict(docs))
+            self._annotate(docs)
             yield from docs
 
     # -- scoring -----------------------------------------------------------

@@ -354,6 +354,8 @@ def print_summary(result: TrainResult, console: Console) -> None:
         table.add_column(col, justify="right")
     for r in result.epochs:
         first = next(iter(r.dev.values()))
+        if first.get("level") == "sentence":  # a classifier: macro (or, multi-label, micro) P/R
+            first = first["micro avg" if first.get("multi_label") else "macro avg"]
         mark = " *" if r.epoch == result.best_epoch else ""
         table.add_row(
             f"{r.epoch}{mark}",

@@ -1,6 +1,7 @@
 """Pretrained word vectors from GloVe / word2vec / fastText text files."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -72,5 +73,5 @@ def extend_with_vectors(vocabs: Vocabs, words: list[str], matrix: Tensor) -> tup
             init[i] = matrix[row]
             found += i < len(train_words)
     coverage = found / max(len(train_words) - 2, 1)
-    vocabs = Vocabs(Vocab(itos), vocabs.chars, vocabs.labels, vocabs.lowercase, vocabs.normalize_digits, vocabs.max_word_len)
+    vocabs = dataclasses.replace(vocabs, words=Vocab(itos))
     return vocabs, init, coverage

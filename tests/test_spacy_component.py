@@ -93,9 +93,9 @@ def test_add_pipe_works_without_importing_tagger(model_dir):
 def expected_ents(component, doc, tagger) -> list[tuple[str, int, int]]:
     """The tagger's spans on the words the component gives it, as Doc token spans."""
     found = []
-    for groups, words in component._units(doc):
+    for first, last, words in component._units(doc):
         for label, s, e in spans(tagger.predict([words])[0]):
-            found.append((label, groups[s][0], groups[e - 1][-1] + 1))
+            found.append((label, first[s], last[e - 1] + 1))
     return found
 
 
@@ -348,6 +348,27 @@ def test_docbin_reader_splits_sentences_and_drops_spaces(tmp_path):
     DocBin(docs=[no_ents]).to_disk(tmp_path / "none.spacy")
     with pytest.raises(TaggerError, match="none.spacy: document 1 has neither entities"):
         read_docbin(tmp_path / "none.spacy", [HeadConfig()])
+
+
+def test_docbin_reader_reads_cats_for_classification_heads(tmp_path):
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    liked, hated, both = nlp("Great film. Loved it."), nlp("Awful ."), nlp("Odd .")
+    liked.cats, hated.cats, both.cats = {"POS": 1.0, "NEG": 0.0}, {"POS": 0.0, "NEG": 1.0}, {"POS": 1.0, "NEG": 1.0}
+    DocBin(docs=[liked, hated], store_user_data=True).to_disk(tmp_path / "cats.spacy")
+    head = HeadConfig("sentiment", "classify", False)
+    sents = read_docbin(tmp_path / "cats.spacy", [head])
+    assert [(s.words, s.cats) for s in sents] == [
+        (["Great", "film", ".", "Loved", "it", "."], {"sentiment": ["POS"]}),  # one Doc, one text: not split
+        (["Awful", "."], {"sentiment": ["NEG"]}),
+    ]
+    DocBin(docs=[both]).to_disk(tmp_path / "both.spacy")
+    with pytest.raises(TaggerError, match="both.spacy: document 1 has 2 categories"):
+        read_docbin(tmp_path / "both.spacy", [head])
+    head.multi_label = True
+    assert read_docbin(tmp_path / "both.spacy", [head])[0].cats == {"sentiment": ["NEG", "POS"]}
 
 
 def test_train_reads_spacy_files(gold, tmp_path):

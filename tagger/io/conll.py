@@ -51,7 +51,7 @@ def read_columns(
     word_col: int = 0,
     columns: Mapping[str, int] | None = None,
     span_tasks: Iterable[str] | None = None,
-    scheme: str = "auto",
+    scheme: str | Mapping[str, str] = "auto",
     expected_columns: int | None = None,
     max_sentence_len: int | None = None,
 ) -> list[Sentence]:
@@ -60,7 +60,8 @@ def read_columns(
     ``columns`` maps task name to column index (negative indices count from the
     end; default ``{"ner": -1}``). Tasks in ``span_tasks`` (default ``{"ner",
     "chunk"}``) are validated and converted from ``scheme`` to BIO; with
-    ``"auto"`` the scheme is detected over the whole file. ``expected_columns``
+    ``"auto"`` the scheme is detected over the whole file; a mapping gives each
+    task its own scheme (tasks it leaves out are ``"auto"``). ``expected_columns``
     fixes the column count (otherwise the first data line sets it).
     ``max_sentence_len`` (None: no limit) makes a longer sentence an error.
     """
@@ -68,8 +69,10 @@ def read_columns(
 
     columns = dict({"ner": -1} if columns is None else columns)
     span_tasks = frozenset({"ner", "chunk"} if span_tasks is None else span_tasks)
-    if scheme not in SCHEMES:
-        raise TaggerError(f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    schemes = {t: scheme if isinstance(scheme, str) else scheme.get(t, "auto") for t in span_tasks}
+    for name in set(schemes.values()) | ({scheme} if isinstance(scheme, str) else set()):
+        if name not in SCHEMES:
+            raise TaggerError(f"unknown tag scheme {name!r}; expected one of {', '.join(SCHEMES)}")
     if max_sentence_len is not None and max_sentence_len <= 0:
         raise TaggerError(f"max_sentence_len must be positive, got {max_sentence_len}")
     path = Path(path)
@@ -176,8 +179,8 @@ def read_columns(
 
     for task in span_list:
         k = tasks.index(task)
-        task_scheme = scheme
-        if scheme == "auto":
+        task_scheme = schemes[task]
+        if task_scheme == "auto":
             task_scheme = detect_scheme(tags[k] for tags in sentences_tags)
         for s, tags in enumerate(sentences_tags):
             if task_scheme in ("bio", "iob2"):
@@ -195,18 +198,22 @@ def read_columns(
                 raise TaggerError(f"{task} tags of the sentence starting here: {err}", where, starts[s]) from None
 
     return [
-        Sentence(words=w, tags=dict(zip(tasks, t))) for w, t in zip(sentences_words, sentences_tags)
+        Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
+        for w, t, start in zip(sentences_words, sentences_tags, starts)
     ]
 
 
-def read_conll2003(path: str | Path) -> list[Sentence]:
-    """Read a CoNLL-2003 file (word POS chunk NER) into sentences with tasks pos, chunk and ner (BIO)."""
+def read_conll2003(path: str | Path, scheme: str | Mapping[str, str] = "auto") -> list[Sentence]:
+    """Read a CoNLL-2003 file (word POS chunk NER) into sentences with tasks pos, chunk and ner (BIO).
+
+    ``scheme`` is the tag scheme of the chunk and NER columns, or a mapping from
+    ``"ner"``/``"chunk"`` to one (see :func:`read_columns`)."""
     return read_columns(
         path,
         word_col=0,
         columns=CONLL2003_COLUMNS,
         span_tasks=CONLL2003_SPAN_TASKS,
-        scheme="auto",
+        scheme=scheme,
         expected_columns=4,
     )
 

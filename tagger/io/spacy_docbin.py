@@ -10,10 +10,17 @@ What each head of the recipe reads from a Doc:
   ``upos``; for ``pos``, ``token.tag_`` when the Doc has fine-grained tags and
   ``token.pos_`` otherwise.
 
+* a sentence classification head (``kind = "classify"``): ``doc.cats``, the
+  categories scored 0.5 or more (spaCy's gold data uses 1.0 and 0.0); keys
+  ``TASK:LABEL`` when the Doc has them (as the component writes for a model with
+  several classification heads), else every key. A single-label task needs
+  exactly one such category per Doc.
+
 A Doc with sentence boundaries becomes one sentence per ``doc.sents`` (an
-entity crossing a boundary is cut there); whitespace tokens are left out, as
-the spaCy component leaves them out when it tags. ``doc.cats`` is not read:
-the toolkit has no document classification heads yet.
+entity crossing a boundary is cut there), except when the recipe has a
+classification head: ``doc.cats`` belong to the whole Doc, so it stays one
+sequence. Whitespace tokens are left out, as the spaCy component leaves them
+out when it tags.
 
 Problems raise :class:`TaggerError` naming the file and the document number.
 """
@@ -25,6 +32,7 @@ from pathlib import Path
 from tagger.config import HeadConfig
 from tagger.data import Sentence
 from tagger.errors import TaggerError
+from tagger.nn.heads import is_sentence_head
 from tagger.schemes import repair_bio, tags_from_spans
 
 
@@ -45,6 +53,8 @@ def _doc_tags(doc, heads: Sequence[HeadConfig], path: Path, number: int) -> dict
 
     tags: dict[str, list[str]] = {}
     for head in heads:
+        if is_sentence_head(head):
+            continue
         if head.span:
             if head.task in doc.spans:
                 found = filter_spans(doc.spans[head.task])
@@ -70,11 +80,34 @@ def _doc_tags(doc, heads: Sequence[HeadConfig], path: Path, number: int) -> dict
     return tags
 
 
+def _doc_cats(doc, heads: Sequence[HeadConfig], path: Path, number: int) -> dict[str, list[str]]:
+    heads = [h for h in heads if is_sentence_head(h)]
+    cats: dict[str, list[str]] = {}
+    for head in heads:
+        prefix = f"{head.task}:"
+        scores = {k[len(prefix):]: v for k, v in doc.cats.items() if k.startswith(prefix)}
+        if not scores and len(heads) == 1:
+            scores = dict(doc.cats)
+        if not scores:
+            raise TaggerError(f"document {number} has no doc.cats for the classification task '{head.task}'", path)
+        labels = sorted(label for label, value in scores.items() if value >= 0.5)
+        if not head.multi_label and len(labels) != 1:
+            raise TaggerError(
+                f"document {number} has {len(labels)} categories scored 0.5 or more for the single-label "
+                f"task '{head.task}' (expected exactly one)",
+                path,
+            )
+        cats[head.task] = labels
+    return cats
+
+
 def doc_sentences(doc, heads: Sequence[HeadConfig], path: Path = Path("<doc>"), number: int = 1) -> list[Sentence]:
-    """The sentences of one Doc, with a BIO or token label per word for each head."""
+    """The sentences of one Doc, with a BIO or token label per word for each token
+    head and the Doc's categories for each classification head."""
     tags = _doc_tags(doc, heads, path, number)
+    cats = _doc_cats(doc, heads, path, number)
     span_tasks = {h.task for h in heads if h.span}
-    if doc.has_annotation("SENT_START"):
+    if doc.has_annotation("SENT_START") and not cats:
         ranges = [range(sent.start, sent.end) for sent in doc.sents]
     else:
         ranges = [range(len(doc))]
@@ -91,7 +124,7 @@ def doc_sentences(doc, heads: Sequence[HeadConfig], path: Path = Path("<doc>"), 
             elif any(not label for label in picked):
                 raise TaggerError(f"document {number} has a token without a '{task}' label", path)
             labels[task] = picked
-        sentences.append(Sentence([doc[i].text for i in kept], labels))
+        sentences.append(Sentence([doc[i].text for i in kept], labels, cats=cats))
     return sentences
 
 

@@ -70,7 +70,10 @@ class Embedder(nn.Module):
         if self.casing is not None:
             parts.append(self.casing(casing))
         if self.chars is not None:
-            per_token = self.chars(chars)
+            # Each distinct spelling once: words repeat (the, a, ...), most of all in long
+            # documents, and the char encoder is the costliest part of the embedder.
+            unique, inverse = torch.unique(chars, dim=0, return_inverse=True)
+            per_token = self.chars(unique)[inverse]
             # Only real tokens went through the char encoder; put them back in their slots.
             grid = per_token.new_zeros(*mask.shape, per_token.shape[1])
             grid[mask] = per_token

@@ -11,19 +11,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import EncoderConfig, HeadConfig
 from ..schemes import transition_mask
 from .crf import CRF
 from .decode import constrained_decode
+from .pooling import POOLINGS
 
-HEADS: dict[str, type["TokenHead"]] = {}
+HEADS: dict[str, type[nn.Module]] = {}
 
 
-def register_head(name: str) -> Callable[[type["TokenHead"]], type["TokenHead"]]:
-    def add(cls: type["TokenHead"]) -> type["TokenHead"]:
+def register_head(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    def add(cls: type[nn.Module]) -> type[nn.Module]:
         HEADS[name] = cls
         return cls
 
     return add
+
+
+def head_level(kind: str) -> str:
+    """``"token"`` (a label per word) or ``"sentence"`` (labels per sentence) for a head kind;
+    an unknown kind counts as a token head (the model reports it when it is built)."""
+    cls = HEADS.get(kind)
+    return getattr(cls, "level", "token")
+
+
+def is_sentence_head(head: HeadConfig) -> bool:
+    return head_level(head.kind) == "sentence"
 
 
 def label_constraints(labels: Sequence[str], span: bool) -> tuple[Tensor, Tensor, Tensor]:
@@ -45,6 +58,14 @@ def label_constraints(labels: Sequence[str], span: bool) -> tuple[Tensor, Tensor
 
 
 class TokenHead(nn.Module):
+    """A label per token; ``labels`` has padding at id 0."""
+
+    level = "token"
+
+    @classmethod
+    def from_config(cls, in_dim: int, labels: Sequence[str], head: HeadConfig, encoder: EncoderConfig) -> "TokenHead":
+        return cls(in_dim, labels, head.span)
+
     def __init__(self, in_dim: int, labels: Sequence[str], span: bool):
         super().__init__()
         self.proj = nn.Linear(in_dim, len(labels))
@@ -90,3 +111,89 @@ class CRFHead(TokenHead):
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         return self.crf.decode(self.proj(states), mask)
+
+
+@register_head("classify")
+class PooledClassifierHead(nn.Module):
+    """A label (or, ``multi_label``, a set of labels) per sentence: the encoder states
+    are pooled into one vector (``POOLINGS``) and projected onto the classes.
+
+    ``labels`` has no padding entry. The loss is cross-entropy over a softmax, or
+    binary cross-entropy on each class's sigmoid for multi-label tasks, summed over
+    the batch and divided by its size like the token heads. ``decode`` returns the
+    class probabilities [B, C]; ``choose`` turns them into label ids.
+    """
+
+    level = "sentence"
+
+    @classmethod
+    def from_config(
+        cls, in_dim: int, labels: Sequence[str], head: HeadConfig, encoder: EncoderConfig
+    ) -> "PooledClassifierHead":
+        return cls(
+            in_dim, labels, pooling=head.pooling, hidden=encoder.hidden,
+            directions=2 if encoder.bidirectional else 1, multi_label=head.multi_label,
+            threshold=head.threshold, attention_dim=head.attention_dim,
+        )
+
+    def __init__(
+        self,
+        in_dim: int,
+        labels: Sequence[str],
+        pooling: str = "mean",
+        hidden: int | None = None,
+        directions: int = 1,
+        multi_label: bool = False,
+        threshold: float = 0.5,
+        attention_dim: int = 128,
+    ):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling '{pooling}' (choose: {', '.join(POOLINGS)})")
+        if not labels:
+            raise ValueError("a classify head needs at least one label")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+        if attention_dim < 1:
+            raise ValueError(f"attention_dim must be positive, got {attention_dim}")
+        self.pooling_name = pooling
+        self.pool = POOLINGS[pooling](in_dim, hidden or in_dim // directions, directions, attention_dim)
+        self.proj = nn.Linear(self.pool.out_dim, len(labels))
+        self.multi_label = multi_label
+        self.threshold = threshold
+
+    def logits(self, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
+        pooled, weights = self.pool(states, mask)
+        return self.proj(pooled), weights
+
+    def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
+        logits, _ = self.logits(states, mask)
+        if self.multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits, gold.to(logits.dtype), reduction="sum")
+        else:
+            loss = F.cross_entropy(logits, gold.view(-1), reduction="sum")
+        return loss / mask.shape[0]
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+    def decode(self, states: Tensor, mask: Tensor) -> Tensor:
+        return self.probabilities(self.logits(states, mask)[0])
+
+    def attention(self, states: Tensor, mask: Tensor) -> Tensor:
+        """The attention weights [B, T] over the tokens (attention pooling only)."""
+        _, weights = self.pool(states, mask)
+        if weights is None:
+            raise ValueError(f"the '{self.pooling_name}' pooling has no attention weights")
+        return weights
+
+    def choose(self, probs: Tensor) -> list[list[int]]:
+        """Label ids per sentence: the most probable class, or (multi-label) every
+        class at or above the threshold, most probable first (possibly none)."""
+        if not self.multi_label:
+            return [[i] for i in probs.argmax(-1).tolist()]
+        chosen = []
+        for row in probs.tolist():
+            ids = [i for i, p in enumerate(row) if p >= self.threshold]
+            chosen.append(sorted(ids, key=lambda i: -row[i]))
+        return chosen
