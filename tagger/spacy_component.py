@@ -379,7 +379,8 @@ class BilstmTaggerComponent:
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
         """``ents_p/r/f`` and ``ents_per_type`` for the entity head, ``spans_TASK_p/r/f``
-        for other span heads, ``tag_acc`` / ``pos_acc`` for token heads."""
+        for other span heads, ``tag_acc`` / ``pos_acc`` for token heads, ``cats_*`` for
+        classification heads."""
         self._require()
         examples = list(examples)
         scores: dict[str, Any] = {}
@@ -401,6 +402,15 @@ class BilstmTaggerComponent:
             )
         for attr in sorted(set(self.token_targets.values())):
             scores.update(Scorer.score_token_attr(examples, attr, **kwargs))
+        if self.cats_tasks:
+            heads = {h.task: h for h in self.model.recipe.heads}
+            labels = [
+                label if len(self.cats_tasks) == 1 else f"{task}:{label}"
+                for task in self.cats_tasks
+                for label in self.model.vocabs.labels[task].itos
+            ]
+            multi = any(heads[t].multi_label for t in self.cats_tasks)
+            scores.update(Scorer.score_cats(examples, "cats", labels=labels, multi_label=multi, **kwargs))
         return scores
 
     # -- serialization -----------------------------------------------------

@@ -420,3 +420,26 @@ def test_pipe_with_several_processes(model_dir, gold, tmp_path):
     assert done.returncode == 0, done.stderr
     same, count = done.stdout.split()
     assert same == "True" and int(count) > 0
+
+
+def test_classifier_writes_doc_cats_and_spacy_scores_them(tmp_path):
+    from tagger.metrics import classification_report
+    from tagger.sources import load_source
+
+    out = tmp_path / "cls"
+    train(load_recipe("sentiment-demo", ["train.max_epochs=4", "train.threads=1"]), out)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(out / "best")})
+    dev = load_source("sentiment-demo", None, ("valid",))["valid"]
+    docs = list(nlp.pipe(" ".join(s.words) for s in dev))
+    for doc in docs:
+        assert set(doc.cats) == {"negative", "positive"} and sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5)
+    examples = []
+    for sent, doc in zip(dev, docs):
+        reference = Doc(nlp.vocab, words=[t.text for t in doc])
+        reference.cats = {label: float(label in sent.cats["sentiment"]) for label in ("negative", "positive")}
+        examples.append(Example(doc, reference))
+    scores = nlp.get_pipe("bilstm_tagger").score(examples)
+    predicted = [max(doc.cats, key=doc.cats.get) for doc in docs]
+    ours = classification_report([s.cats["sentiment"][0] for s in dev], predicted)
+    assert scores["cats_macro_f"] == pytest.approx(ours["macro_f1"], abs=1e-9)
