@@ -35,8 +35,20 @@ class Vocabs:
     sentence_tasks: list[str] = field(default_factory=list)
     multi_label_tasks: list[str] = field(default_factory=list)
 
+    # word -> (word id, casing id, char ids): words repeat, so each spelling is looked up once.
+    _features: dict[str, tuple[int, int, list[int]]] = field(default_factory=dict, repr=False, compare=False)
+
     def key(self, word: str) -> str:
         return word_key(word, self.lowercase, self.normalize_digits)
+
+    def features(self, word: str) -> tuple[int, int, list[int]]:
+        found = self._features.get(word)
+        if found is None:
+            chars = self.chars.ids(word[: self.max_word_len]) or [self.chars.unk_id]
+            found = (self.words.id(self.key(word)), casing(word), chars)
+            if len(self._features) < 500_000:  # bounded: a stream of novel words must not grow memory forever
+                self._features[word] = found
+        return found
 
     def to_json(self) -> str:
         return json.dumps(
@@ -157,8 +169,7 @@ def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = T
     words = sent.words if isinstance(sent, Sentence) else list(sent)
     if not words:
         raise TaggerError("cannot tag an empty sentence")
-    cids = vocabs.chars.ids
-    char_rows = [cids(w[: vocabs.max_word_len]) or [vocabs.chars.unk_id] for w in words]
+    word_ids, casing_ids, char_rows = zip(*map(vocabs.features, words))
     lens = torch.tensor([len(r) for r in char_rows])
     # One scatter instead of a tensor per word: this runs for every sentence we tag.
     rows = torch.repeat_interleave(torch.arange(len(words)), lens)
@@ -182,8 +193,8 @@ def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = T
             labels[task] = torch.tensor(vocab.ids(tags))
     cats = _encode_cats(sent, vocabs) if with_labels and isinstance(sent, Sentence) and sent.cats else {}
     return Encoded(
-        words=torch.tensor(vocabs.words.ids([vocabs.key(w) for w in words])),
-        casing=torch.tensor([casing(w) for w in words]),
+        words=torch.tensor(word_ids),
+        casing=torch.tensor(casing_ids),
         chars=chars,
         labels=labels,
         cats=cats,
