@@ -169,6 +169,9 @@ def _model_case(how: str, command: str, names: str, says: str) -> Callable[[Path
 BAD_CASES: dict[str, Callable[[Path, Path], Bad]] = {
     "wrong_column_count/train": lambda tmp, m: Bad(
         train_on(tmp, BAD / "wrong_columns.txt"), BAD / "wrong_columns.txt", 9, "expected 4 columns, found 2"),
+    "wrong_column_count/dev": lambda tmp, m: Bad(  # the dev file is read before the run folder is made, too
+        ["train", "demo", "--train", str(DEMO / "valid.txt"), "--dev", str(BAD / "wrong_columns.txt"),
+         "-o", str(tmp / "run"), *TINY_FLAGS], BAD / "wrong_columns.txt", 9, "expected 4 columns, found 2"),
     "wrong_column_count/evaluate": lambda tmp, m: Bad(
         evaluate_on(tmp, m, BAD / "wrong_columns.txt"), BAD / "wrong_columns.txt", 9, "expected 4 columns, found 2"),
     "tag_not_in_scheme/train": lambda tmp, m: Bad(
