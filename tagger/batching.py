@@ -46,7 +46,7 @@ class Vocabs:
         if found is None:
             chars = self.chars.ids(word[: self.max_word_len]) or [self.chars.unk_id]
             found = (self.words.id(self.key(word)), casing(word), chars)
-            if len(self._features) < 500_000:  # bounded: a stream of novel words must not grow memory forever
+            if len(self._features) < 100_000:  # bounded (about 25 MB): a stream of novel words must not grow memory
                 self._features[word] = found
         return found
 
