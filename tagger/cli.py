@@ -1,6 +1,7 @@
 """The ``tagger`` command line: each command parses options and calls one library function."""
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import sys
@@ -282,6 +283,26 @@ def _not_utf8(path: Path) -> TaggerError:
     return TaggerError("not valid UTF-8; save the file as UTF-8", path)
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where there is none (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS between chunks. Tensors of ever-new
+    shapes fragment glibc's heap, and without this a long stream of varied text
+    creeps up by hundreds of MB instead of staying flat. Costs well under 1%."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def format_prediction(
     words: list[str], labels: dict[str, list[str]], fmt: OutputFormat, span_tasks: set[str],
     proba: dict[str, dict[str, float]] | None = None,
@@ -425,6 +446,7 @@ def predict(
                 chunk.append(format_prediction(words, labels, output_format, span_tasks, probs))
             pending.clear()
             write("".join(chunk))
+            _release_freed_memory()
 
         for words in sentences:
             pending.append(words)
