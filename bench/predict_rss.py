@@ -5,7 +5,9 @@
 
 Inputs are plain text, one sentence a line, of words sampled from
 ``data/demo/train.txt`` (sentence lengths as in that file), generated into a
-temporary folder and deleted afterwards. Each size runs
+temporary folder and deleted afterwards; ``--text diverse`` makes up nearly
+all-distinct words instead (what a big real corpus's long tail does to caches and
+to the allocator; results in ``predict_rss_diverse.json``). Each size runs
 
     python -m tagger predict MODEL --input X -o Y -f conll
 
@@ -23,6 +25,7 @@ import os
 import platform
 import random
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -42,24 +45,34 @@ def demo_sentences() -> list[list[str]]:
     return [s.words for s in read_conll2003(ROOT / "data" / "demo" / "train.txt")]
 
 
-def generate(path: Path, size_mb: float, seed: int = 0) -> dict:
-    """Plain text of about ``size_mb`` MB: sentences of words drawn (by frequency) from the demo corpus."""
+LETTERS = string.ascii_letters + "éüßøñ日本語0123456789-'"
+
+
+def generate(path: Path, size_mb: float, seed: int = 0, text: str = "demo") -> dict:
+    """Plain text of about ``size_mb`` MB: sentences of words drawn (by frequency) from the
+    demo corpus, or with ``text="diverse"`` made-up words (random letters, lengths from a
+    long-tailed distribution), nearly all distinct, as in a large real corpus's long tail."""
     sentences = demo_sentences()
     words = [w for s in sentences for w in s]
     lengths = [len(s) for s in sentences]
     rng = random.Random(seed)
+
+    def made_up() -> str:
+        return "".join(rng.choices(LETTERS, k=min(40, int(rng.paretovariate(1.2)))))
+
     target = int(size_mb * MB)
     written = n_sentences = n_words = 0
     with path.open("w", encoding="utf-8", newline="\n") as out:
         while written < target:
             block = []
             for _ in range(1000):
-                sentence = rng.choices(words, k=rng.choice(lengths))
+                n = rng.choice(lengths)
+                sentence = rng.choices(words, k=n) if text == "demo" else [made_up() for _ in range(n)]
                 block.append(" ".join(sentence) + "\n")
                 n_words += len(sentence)
-            text = "".join(block)
-            out.write(text)
-            written += len(text.encode("utf-8"))
+            piece = "".join(block)
+            out.write(piece)
+            written += len(piece.encode("utf-8"))
             n_sentences += len(block)
     return {"bytes": path.stat().st_size, "sentences": n_sentences, "words": n_words}
 
@@ -162,6 +175,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[10, 100], help="input sizes in MB")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads of the predict process")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--text", choices=["demo", "diverse"], default="demo",
+                        help="words sampled from data/demo (default) or made up, nearly all distinct")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between RSS samples")
     parser.add_argument("--tmp", type=Path, help="folder for the generated files (default: a new temporary one)")
     args = parser.parse_args()
@@ -181,7 +196,7 @@ def main() -> None:
         for size in sorted(args.sizes):
             source = work / f"input_{size:g}MB.txt"
             console.log(f"generating {size:g} MB of text")
-            made = generate(source, size)
+            made = generate(source, size, text=args.text)
             out = work / f"output_{size:g}MB.conll"
             console.log(f"predicting {made['bytes'] / MB:.1f} MB ({made['sentences']:,} sentences)")
             run = run_predict(model, source, out, args.threads, args.batch_size, args.interval)
@@ -205,8 +220,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    table = Table(title=f"tagger predict -f conll, streaming ({args.threads} thread{'s' * (args.threads > 1)}, "
-                        f"batch size {args.batch_size})", title_justify="left")
+    table = Table(title=f"tagger predict -f conll, streaming ({args.text} words, {args.threads} "
+                        f"thread{'s' * (args.threads > 1)}, batch size {args.batch_size})", title_justify="left")
     for name in ("input", "sentences", "tokens", "seconds", "tokens/s", "peak RSS", "over 1 sentence",
                  "RSS at 25/50/75/100%"):
         table.add_column(name, justify="right")
@@ -221,8 +236,9 @@ def main() -> None:
 
     import torch
 
-    path = write_result("predict_rss", {
+    path = write_result("predict_rss" if args.text == "demo" else f"predict_rss_{args.text}", {
         "command": "python -m tagger predict MODEL --input X -o Y -f conll",
+        "text": args.text,
         "model": str(args.model) if args.model else "tiny demo model (encoder.hidden=32, 3 epochs), trained by the script",
         "threads": args.threads,
         "batch_size": args.batch_size,
