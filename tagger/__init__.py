@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from .data import Sentence
 from .errors import TaggerError
+from .hf import map_predict, predict_batch, predict_partition
 from .predict import Tagger, load
 
 __version__ = "0.1.0"
-__all__ = ["Sentence", "Tagger", "TaggerError", "load", "__version__"]
+__all__ = [
+    "Sentence", "Tagger", "TaggerError", "load", "map_predict", "predict_batch", "predict_partition", "__version__",
+]

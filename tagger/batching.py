@@ -17,6 +17,7 @@ from torch import Tensor
 from .config import EmbedConfig, HeadConfig
 from .data import Sentence
 from .errors import TaggerError
+from .nn.charlm import lm_inputs
 from .nn.heads import is_sentence_head
 from .vocab import PAD, UNK, Vocab, casing, word_key
 
@@ -34,9 +35,13 @@ class Vocabs:
     # Sentence-level tasks (classify heads): their label sets have no <pad> entry.
     sentence_tasks: list[str] = field(default_factory=list)
     multi_label_tasks: list[str] = field(default_factory=list)
+    # Contextual char-LM embeddings: direction -> the LM's description (config and
+    # character vocabulary, as in its lm.json); the weights live with the tagger's.
+    charlm: dict[str, dict] = field(default_factory=dict)
 
     # word -> (word id, casing id, char ids): words repeat, so each spelling is looked up once.
     _features: dict[str, tuple[int, int, list[int]]] = field(default_factory=dict, repr=False, compare=False)
+    _charlm_vocabs: dict[str, tuple[Vocab, bool]] = field(default_factory=dict, repr=False, compare=False)
 
     def key(self, word: str) -> str:
         return word_key(word, self.lowercase, self.normalize_digits)
@@ -61,6 +66,7 @@ class Vocabs:
                 "max_word_len": self.max_word_len,
                 "sentence_tasks": self.sentence_tasks,
                 "multi_label_tasks": self.multi_label_tasks,
+                **({"charlm": self.charlm} if self.charlm else {}),
             },
             ensure_ascii=False,
         )
@@ -77,7 +83,16 @@ class Vocabs:
             max_word_len=raw["max_word_len"],
             sentence_tasks=list(raw.get("sentence_tasks", [])),  # absent from older models
             multi_label_tasks=list(raw.get("multi_label_tasks", [])),
+            charlm=dict(raw.get("charlm", {})),
         )
+
+    def charlm_vocab(self, direction: str) -> tuple[Vocab, bool]:
+        """(character vocabulary, reads right to left) of the char LM for ``direction``."""
+        cached = self._charlm_vocabs.get(direction)
+        if cached is None:
+            desc = self.charlm[direction]
+            cached = self._charlm_vocabs[direction] = (Vocab(desc["vocab"]), bool(desc["config"].get("reverse")))
+        return cached
 
 
 def _span_label_set(labels: set[str]) -> list[str]:
@@ -160,6 +175,10 @@ class Encoded:
     labels: dict[str, Tensor] = field(default_factory=dict)
     # Sentence tasks: a LongTensor [1] (the class id) or, multi-label, a multi-hot FloatTensor [C].
     cats: dict[str, Tensor] = field(default_factory=dict)
+    # Char-LM embeddings: direction -> (char ids [L], read positions [n_words]); and,
+    # for frozen LMs during training, their features [n_words, D], computed once.
+    lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    lm_feats: Tensor | None = None
 
     def __len__(self) -> int:
         return self.words.shape[0]
@@ -192,12 +211,17 @@ def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = T
                 )
             labels[task] = torch.tensor(vocab.ids(tags))
     cats = _encode_cats(sent, vocabs) if with_labels and isinstance(sent, Sentence) and sent.cats else {}
+    lm = {}
+    for direction in vocabs.charlm:
+        ids, positions = lm_inputs(words, *vocabs.charlm_vocab(direction))
+        lm[direction] = (torch.tensor(ids), torch.tensor(positions))
     return Encoded(
         words=torch.tensor(word_ids),
         casing=torch.tensor(casing_ids),
         chars=chars,
         labels=labels,
         cats=cats,
+        lm=lm,
     )
 
 
@@ -233,6 +257,8 @@ class Batch:
     lengths: Tensor  # [B], on the CPU (packing wants it there)
     labels: dict[str, Tensor]  # task -> [B, T]; a sentence task -> [B] class ids or [B, C] multi-hot
     index: list[int]  # positions of these sentences in the input list
+    lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # direction -> ([B, L], [B, T])
+    lm_feats: Tensor | None = None  # [B, T, D], precomputed frozen char-LM features
 
     def to(self, device: torch.device) -> "Batch":
         if device.type == "cpu":
@@ -245,6 +271,8 @@ class Batch:
             lengths=self.lengths,
             labels={k: v.to(device) for k, v in self.labels.items()},
             index=self.index,
+            lm={k: (ids.to(device), pos.to(device)) for k, (ids, pos) in self.lm.items()},
+            lm_feats=None if self.lm_feats is None else self.lm_feats.to(device),
         )
 
     @property
@@ -262,6 +290,11 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
     labels = {t: pad([e.labels[t] for e in items], batch_first=True) for t in sorted(tasks)}
     # Sentence labels have no time axis: stacked, never padded.
     labels.update({t: _stack_cats([e.cats[t] for e in items]) for t in sorted(cat_tasks)})
+    lm = {
+        d: (pad([e.lm[d][0] for e in items], batch_first=True), pad([e.lm[d][1] for e in items], batch_first=True))
+        for d in items[0].lm
+    }
+    cached = all(e.lm_feats is not None for e in items)
     return Batch(
         words=pad([e.words for e in items], batch_first=True),
         casing=pad([e.casing for e in items], batch_first=True),
@@ -270,6 +303,8 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
         lengths=lengths,
         labels=labels,
         index=index,
+        lm=lm,
+        lm_feats=pad([e.lm_feats for e in items], batch_first=True) if cached else None,
     )
 
 

@@ -37,6 +37,7 @@ class LoopState:
     seen_sentences: int = 0
     epoch_seconds: float = 0.0  # time already spent in this epoch before a resume
     elapsed: float = 0.0  # time already spent in the run before a resume
+    world_size: int = 1  # training processes (torchrun): the epoch's batches depend on it
     records: list[dict] = field(default_factory=list)
 
 
@@ -72,7 +73,9 @@ def save_checkpoint(
     schedule_state: dict,
     loop: LoopState,
 ) -> None:
-    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    from .model import _unshared
+
+    tensors = _unshared({f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng/torch"] = torch.get_rng_state()

@@ -67,6 +67,7 @@ def train(
     tokenizer: Annotated[Optional[str], typer.Option(help="How raw text is split into words, at training and prediction: conll, whitespace or ptb.")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Text classification: keep the first N tokens of each text.")] = None,
     vectors: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or fastText text file.")] = None,
+    charlm: Annotated[Optional[str], typer.Option(help="Contextual char-LM embeddings: 'FWD_DIR,BWD_DIR', a forward and a backward model from 'tagger lm train' (the second with --backward). Frozen unless --set embed.charlm_finetune=true.")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="Maximum number of epochs.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after the epoch that would cross this wall-time budget.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without dev improvement before stopping.")] = None,
@@ -93,7 +94,7 @@ def train(
     raw, origin = load_recipe_dict(recipe)
     flags = {
         "data.data_dir": data_dir, "data.train": train_file, "data.dev": dev_file, "data.format": data_format,
-        "data.word_col": word_col, "data.tag_col": tag_col, "data.scheme": scheme, "embed.vectors": vectors,
+        "data.word_col": word_col, "data.tag_col": tag_col, "data.scheme": scheme, "embed.vectors": vectors, "embed.charlm": charlm,
         "train.max_epochs": max_epochs, "train.max_minutes": max_minutes, "train.patience": patience,
         "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed, "train.device": device,
         "train.threads": threads, "data.text_field": text_field, "data.label_field": label_field,
@@ -397,6 +398,8 @@ def predict(
     explain_html: Annotated[Optional[Path], typer.Option(help="With --explain: also write the attention heat map as an HTML page here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes tagging --input in parallel (each loads the model and runs PyTorch on one thread); output stays in input order. Formats spans, conll and jsonl.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: keep the complete sentences already in --output, drop an incomplete last one, and tag the rest of --input.")] = False,
 ) -> None:
     """Tag sentences given on the command line or in a file; output is written as it goes.
     A sentence classifier prints each sentence's label with its probability."""
@@ -407,6 +410,16 @@ def predict(
     tagger = Tagger.load(model_dir, device)
     tagger.batch_size = batch_size
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
+    if resume and input_file is None:
+        raise TaggerError("--resume continues tagging an --input file into its --output")
+    if (workers > 1 or resume) and input_file is not None:
+        if explain or explain_html is not None or output_format.value not in ("spans", "conll", "jsonl"):
+            raise TaggerError("--workers and --resume write --format spans, conll or jsonl (not --explain, html or conllu)")
+        if resume and output is None:
+            raise TaggerError("--resume continues the output file of a killed run: give it with --output")
+        _predict_parallel(tagger, model_dir, input_file, input_format, output_format, output, batch_size, device,
+                          workers, resume)
+        return
     if explain or explain_html is not None:
         _predict_explain(tagger, texts, input_file, input_format, output, explain_html, model_dir)
         return
@@ -472,6 +485,48 @@ def predict(
             out.close()
 
 
+def _predict_parallel(
+    tagger: Any, model_dir: Path, input_file: Path, input_format: InputFormat, output_format: OutputFormat,
+    output: Path | None, batch_size: int, device: str, workers: int, resume: bool,
+) -> None:
+    """``predict --input FILE`` with ``--workers N`` and/or ``--resume`` (see :mod:`tagger.parallel`)."""
+    from .parallel import chunked, is_blank, prepare_resume, tag_chunks
+
+    fmt = output_format.value
+    done = prepare_resume(output, fmt) if resume else 0
+    if done:
+        print(f"resuming: {output} already holds {done:,} tagged sentences; tagging the rest of {input_file}",
+              file=sys.stderr)
+    items = (item for item in _read_input(input_file, input_format) if not is_blank(item))
+    skipped = 0
+    for _ in range(done):
+        if next(items, None) is None:
+            raise TaggerError(f"--resume: {output} holds {done:,} sentences but the input has only {skipped:,}; "
+                              "it is not this input's output", input_file)
+        skipped += 1
+    if workers > 1:
+        tagger = None  # the workers load their own copies
+    chunks = chunked(items, 4 * batch_size)
+    out: Any = None if output else sys.stdout
+    fresh = output is not None and not (resume and output.exists())
+    try:
+        for text in tag_chunks(model_dir, chunks, fmt, workers=workers, batch_size=batch_size, device=device,
+                               tagger=tagger):
+            if out is None:  # opened at the first write: an input error in the first chunk leaves no file
+                out = output.open("w" if fresh else "a", encoding="utf-8")
+            out.write(text)
+            out.flush()
+    except TaggerError:
+        if fresh and out is not None:
+            out.close()
+            output.unlink(missing_ok=True)
+            out = None
+        raise
+    finally:
+        if output and out is not None:
+            out.close()
+
+
 def _predict_explain(
     tagger: Any, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
     output: Path | None, explain_html: Path | None, model_dir: Path,
@@ -502,6 +557,12 @@ def _predict_explain(
         output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+
+
+# Registered last: the lm commands reuse this module's error handling.
+from .lm.cli import app as lm_app  # noqa: E402
+
+app.add_typer(lm_app, name="lm")
 
 
 def main() -> None:

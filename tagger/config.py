@@ -54,6 +54,10 @@ class EmbedConfig:
     freeze_vectors: bool = False
     dropout: float = 0.5
     locked_dropout: bool = False  # one dropout mask per sentence instead of per token
+    # Contextual character-LM embeddings: "FWD_DIR,BWD_DIR", two `tagger lm train` models
+    # (the second trained with --backward). They are copied into the tagger's model files.
+    charlm: str | None = None
+    charlm_finetune: bool = False  # train the LMs with the tagger (slower) instead of freezing them
 
 
 @dataclass
@@ -75,6 +79,7 @@ class HeadConfig:
     attention_dim: int = 128  # classify with attention pooling: size of the scoring layer
     multi_label: bool = False  # classify: any number of labels per sentence (sigmoid) instead of one (softmax)
     threshold: float = 0.5  # classify, multi_label: the probability above which a label is predicted
+    weight: float = 1.0  # this head's share of a multitask loss (sum of weight * head loss)
 
 
 @dataclass

@@ -16,6 +16,9 @@ class TaggerError(Exception):
         self.path = str(path) if path is not None else None
         self.line = line
 
+    def __reduce__(self):  # keep path and line when the error crosses processes (workers, datasets.map)
+        return type(self), (self.message, self.path, self.line)
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:

@@ -11,9 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from seqeval.metrics import classification_report as seqeval_report
-from seqeval.scheme import IOB2
-
 AVERAGES = ("micro avg", "macro avg", "weighted avg")
 
 
@@ -52,6 +49,11 @@ def span_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) ->
         empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {},
                 **{name: dict(empty) for name in AVERAGES}}
+    # Imported here: seqeval brings scikit-learn and SciPy (about 140 MB and a second),
+    # which a process that only predicts never needs.
+    from seqeval.metrics import classification_report as seqeval_report
+    from seqeval.scheme import IOB2
+
     with warnings.catch_warnings():
         # numpy warns about the empty macro average when there are no entities.
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -20,7 +20,11 @@ from .config import Recipe
 from .errors import TaggerError
 from .nn.embed import Embedder
 from .nn.encode import Encoder
+from .lm.config import LMConfig
+from .lm.model import LanguageModel
+from .nn.charlm import DIRECTIONS, CharLMEmbedding
 from .nn.heads import HEADS
+from .vocab import Vocab
 
 FORMAT_VERSION = 1
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
@@ -32,7 +36,7 @@ class SequenceTagger(nn.Module):
         self.recipe = recipe
         self.vocabs = vocabs
         try:
-            self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars))
+            self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars), _charlm(recipe, vocabs))
             self.encoder = Encoder(recipe.encoder, self.embedder.out_dim)
         except ValueError as err:  # a recipe value the modules cannot use
             raise TaggerError(f"invalid recipe: {err}") from None
@@ -52,6 +56,13 @@ class SequenceTagger(nn.Module):
             except ValueError as err:
                 raise TaggerError(f"invalid recipe: head '{head.task}': {err}") from None
         self.heads = nn.ModuleDict(heads)
+        # Auxiliary tasks with large losses (a softmax over 45 POS tags) can crowd out the
+        # main task's gradient in the shared encoder; per-head weights rebalance them.
+        self.loss_weights = {head.task: float(head.weight) for head in recipe.heads}
+
+    def charlm_features(self, batch: Batch) -> Tensor:
+        """[B, T, D]: the char-LM embeddings of a batch (for caching frozen ones)."""
+        return self.embedder.charlm(batch.lm, batch.mask)
 
     @property
     def tasks(self) -> list[str]:
@@ -63,12 +74,15 @@ class SequenceTagger(nn.Module):
         return [t for t, h in self.heads.items() if getattr(h, "level", "token") == "sentence"]
 
     def states(self, batch: Batch) -> Tensor:
-        x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask)
+        x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask, batch.lm, batch.lm_feats)
         return self.encoder(x, batch.lengths)
 
     def loss(self, batch: Batch) -> Tensor:
         states = self.states(batch)
-        return sum(head.loss(states, batch.labels[task], batch.mask) for task, head in self.heads.items())
+        return sum(
+            self.loss_weights[task] * head.loss(states, batch.labels[task], batch.mask)
+            for task, head in self.heads.items()
+        )
 
     def decode(self, batch: Batch) -> dict[str, Tensor]:
         """Per task: label ids [B, T] for token heads, class probabilities [B, C] for sentence heads."""
@@ -93,20 +107,34 @@ class SequenceTagger(nn.Module):
         return directory
 
 
-def resolve_model_dir(path: str | Path) -> Path:
+def resolve_model_dir(path: str | Path, required: str | tuple[str, ...] = (CONFIG_FILE, VOCAB_FILE)) -> Path:
     """Accept a model directory or a training run directory (whose best model is ``best/``)."""
     path = Path(path)
+    required = (required,) if isinstance(required, str) else required
     if not path.exists():
         raise TaggerError("model directory does not exist", path)
-    if not (path / CONFIG_FILE).exists() and (path / "best" / CONFIG_FILE).exists():
+    if not (path / required[0]).exists() and (path / "best" / required[0]).exists():
         path = path / "best"
-    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+    for name in (*required, WEIGHTS_FILE):
         file = path / name
         if not file.is_file():
             raise TaggerError(f"not a model directory: {name} is missing", path)
         if file.is_symlink() and not file.resolve().is_relative_to(path.resolve()):
             raise TaggerError(f"{name} is a link to a file outside the model directory", path)
     return path
+
+
+def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
+    """The char-LM embedding described in vocab.json (weights are loaded with the tagger's)."""
+    if not vocabs.charlm:
+        return None
+    if set(vocabs.charlm) != set(DIRECTIONS):
+        raise ValueError(f"vocab.json's charlm needs both directions {DIRECTIONS}, has {sorted(vocabs.charlm)}")
+    lms = {}
+    for direction in DIRECTIONS:
+        desc = vocabs.charlm[direction]
+        lms[direction] = LanguageModel(LMConfig.from_dict(dict(desc["config"])), Vocab(list(desc["vocab"])))
+    return CharLMEmbedding(lms["fwd"], lms["bwd"], recipe.embed.charlm_finetune)
 
 
 def _read_json(path: Path) -> dict:
@@ -165,8 +193,28 @@ def model_from_parts(
 def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
     """The contents of a model directory's three files, for in-memory serialisation."""
     config = {"format_version": FORMAT_VERSION, "recipe": model.recipe.to_dict()}
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = _unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return config, model.vocabs.to_json(), weights
+
+
+def _unshared(weights: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Copies of tensors that share memory (tied LM weights): safetensors refuses to save shared storage."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in weights.items():
+        ptr = v.untyped_storage().data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def atomic_write(path: Path, write) -> None:
@@ -174,6 +222,8 @@ def atomic_write(path: Path, write) -> None:
     leaves a half-written file under the real name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    # mkstemp makes the file private (0600); a model is meant to be shared like any file.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         write(tmp)
         os.replace(tmp, path)

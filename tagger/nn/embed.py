@@ -51,7 +51,7 @@ CHAR_ENCODERS = {
 
 
 class Embedder(nn.Module):
-    def __init__(self, cfg: EmbedConfig, n_words: int, n_chars: int):
+    def __init__(self, cfg: EmbedConfig, n_words: int, n_chars: int, charlm: nn.Module | None = None):
         super().__init__()
         self.word = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
         nn.init.uniform_(self.word.weight, -0.1, 0.1)
@@ -62,10 +62,21 @@ class Embedder(nn.Module):
             self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
         else:
             raise ValueError(f"unknown char_encoder '{cfg.char_encoder}' (choose: none, {', '.join(CHAR_ENCODERS)})")
+        self.charlm = charlm
         self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
-        self.out_dim = cfg.word_dim + cfg.casing_dim + (self.chars.out_dim if self.chars else 0)
+        self.out_dim = (
+            cfg.word_dim + cfg.casing_dim + (self.chars.out_dim if self.chars else 0) + (charlm.out_dim if charlm else 0)
+        )
 
-    def forward(self, words: Tensor, casing: Tensor, chars: Tensor, mask: Tensor) -> Tensor:
+    def forward(
+        self,
+        words: Tensor,
+        casing: Tensor,
+        chars: Tensor,
+        mask: Tensor,
+        lm: dict[str, tuple[Tensor, Tensor]] | None = None,
+        lm_feats: Tensor | None = None,
+    ) -> Tensor:
         parts = [self.word(words)]
         if self.casing is not None:
             parts.append(self.casing(casing))
@@ -78,4 +89,7 @@ class Embedder(nn.Module):
             grid = per_token.new_zeros(*mask.shape, per_token.shape[1])
             grid[mask] = per_token
             parts.append(grid)
+        if self.charlm is not None:
+            # Frozen LMs' features may come precomputed (training computes them once).
+            parts.append(lm_feats.to(parts[0].dtype) if lm_feats is not None else self.charlm(lm, mask))
         return self.dropout(torch.cat(parts, dim=-1))

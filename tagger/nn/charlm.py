@@ -1,0 +1,86 @@
+"""Contextual string embeddings (Akbik et al., 2018) from a forward and a backward
+character language model.
+
+A sentence is read as one string, ``"\\n" + " ".join(words) + " "``, by the forward LM
+left to right and by the backward LM right to left. A word's embedding is the forward
+LM's state at the space after the word (it has read the word and everything before it)
+next to the backward LM's state at the space before the word (it has read the word and
+everything after it).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..lm.model import LanguageModel
+from ..vocab import Vocab
+
+DIRECTIONS = ("fwd", "bwd")
+
+
+def lm_inputs(words: Sequence[str], vocab: Vocab, reverse: bool) -> tuple[list[int], list[int]]:
+    """An LM's character ids for a sentence and, per word, the position whose state is read."""
+    text = " ".join(words)
+    starts, pos = [], 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w) + 1
+    if reverse:
+        chars = "\n" + text[::-1] + " "
+        positions = [1 + len(text) - s for s in starts]
+    else:
+        chars = "\n" + text + " "
+        positions = [1 + s + len(w) for s, w in zip(starts, words)]
+    return vocab.ids(chars), positions
+
+
+class CharLMEmbedding(nn.Module):
+    def __init__(self, fwd: LanguageModel, bwd: LanguageModel, finetune: bool = False):
+        super().__init__()
+        if fwd.cfg.reverse or not bwd.cfg.reverse:
+            raise ValueError("--charlm takes a forward LM, then a backward LM (trained with --backward)")
+        if fwd.cfg.level != "char" or bwd.cfg.level != "char":
+            raise ValueError("--charlm needs character-level language models")
+        self.lms = nn.ModuleDict({"fwd": fwd, "bwd": bwd})
+        self.finetune = finetune
+        if not finetune:
+            self.lms.requires_grad_(False)
+        self.out_dim = fwd.hidden_dim + bwd.hidden_dim
+
+    def train(self, mode: bool = True) -> "CharLMEmbedding":
+        super().train(mode)
+        if not self.finetune:
+            self.lms.eval()  # frozen LMs are feature extractors: no dropout in them, ever
+        return self
+
+    def forward(self, inputs: dict[str, tuple[Tensor, Tensor]], mask: Tensor) -> Tensor:
+        """``inputs[direction]`` = (char ids [B, L], positions [B, T]) -> [B, T, out_dim]."""
+        parts = []
+        with torch.set_grad_enabled(self.finetune and torch.is_grad_enabled()):
+            for direction in DIRECTIONS:
+                ids, positions = inputs[direction]
+                # Right padding never reaches a real position: both LMs read left to right
+                # in their own (for bwd, reversed) string, and every position read lies
+                # inside its sentence's string.
+                parts.append(self._read(self.lms[direction], ids, positions))
+        return torch.cat(parts, dim=-1) * mask.unsqueeze(-1)
+
+    WINDOW = 4096  # characters per LM call: a 50,000-word sentence must not need gigabytes
+
+    def _read(self, lm: LanguageModel, ids: Tensor, positions: Tensor) -> Tensor:
+        """The LM's top-layer state at ``positions`` [B, T] of ``ids`` [B, L]."""
+        if ids.shape[1] <= self.WINDOW:
+            top = lm.run(ids)[0][-1]
+            return top.gather(1, positions.unsqueeze(-1).expand(-1, -1, top.shape[-1]))
+        # The LM is causal: reading in windows with the state carried over gives the same
+        # states; keep only the ones read in each window.
+        out = ids.new_zeros(*positions.shape, lm.hidden_dim, dtype=lm.embed.weight.dtype)
+        state = None
+        for start in range(0, ids.shape[1], self.WINDOW):
+            outputs, state = lm.run(ids[:, start : start + self.WINDOW], state)
+            inside = (positions >= start) & (positions < start + self.WINDOW)
+            rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(positions)[inside]
+            out[inside] = outputs[-1][rows, positions[inside] - start]
+        return out

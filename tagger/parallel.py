@@ -1,0 +1,183 @@
+"""Tagging big files: worker processes, input order kept, bounded memory, resumable output.
+
+``tagger predict MODEL --input big.jsonl -o out.jsonl --workers N`` reads the input
+lazily in chunks of sentences, hands each chunk to one of N worker processes (each
+loads the model once and runs PyTorch on one thread) and writes the chunks' output
+in input order as they come back. At most ``2 * N`` chunks are in flight, so
+memory does not grow with the input.
+
+``--resume`` continues a killed run: the output's complete records are counted
+(lines for ``jsonl`` and ``spans``, blank-line-terminated blocks for ``conll``), an
+incomplete last one is cut off, and that many input sentences are skipped.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import signal
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from .errors import TaggerError
+
+FORMATS = ("spans", "conll", "jsonl")
+TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see cli._release_freed_memory)
+
+
+def is_blank(item: str | list[str]) -> bool:
+    """An input item that gives no output (predict skips sentences without words).
+    Every tokenizer finds a word in any text that is not all whitespace."""
+    return not item.strip() if isinstance(item, str) else not item
+
+
+def record_end(fmt: str) -> bytes:
+    """What ends one sentence's output: a newline, or (CoNLL) a blank line."""
+    if fmt not in FORMATS:
+        raise TaggerError(f"--resume and --workers write --format {', '.join(FORMATS)}, not {fmt}")
+    return b"\n\n" if fmt == "conll" else b"\n"
+
+
+def complete_records(path: Path, fmt: str, block: int = 1 << 20) -> tuple[int, int]:
+    """(complete records in the output file ``path``, byte offset just after the last one).
+    Reads the file in blocks: the output of a big run may be bigger than memory."""
+    end = record_end(fmt)
+    count = offset = 0
+    carry, base = b"", 0  # unread tail of the previous block (a terminator may straddle two), its file offset
+    with path.open("rb") as handle:
+        while data := handle.read(block):
+            buf = carry + data
+            last = 0
+            found = buf.find(end)
+            while found >= 0:
+                count += 1
+                last = found + len(end)
+                offset = base + last
+                found = buf.find(end, last)
+            keep = max(last, len(buf) - (len(end) - 1))
+            carry, base = buf[keep:], base + keep
+    return count, offset
+
+
+def prepare_resume(path: Path, fmt: str) -> int:
+    """Cut an incomplete last record off the output and return how many complete ones it
+    holds (0 when there is no output yet)."""
+    if not path.exists():
+        return 0
+    records, offset = complete_records(path, fmt)
+    if path.stat().st_size > offset:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+    return records
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def format_chunk(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
+    """The output of a chunk of input items (strings are tokenized by the model's own
+    tokenizer), one record per item with words, in ``fmt``."""
+    from .cli import OutputFormat, format_prediction
+
+    output_format = OutputFormat(fmt)
+    span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
+    words = [w for w in (tagger.words(item) for item in chunk) if w]
+    if tagger.sentence_tasks:
+        predicted, proba = tagger.predict_with_proba(words)
+    else:
+        predicted, proba = tagger.predict_all(words), [None] * len(words)
+    return "".join(format_prediction(w, labels, output_format, span_tasks, p) for w, labels, p in zip(words, predicted, proba))
+
+
+# -- worker processes -------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model_dir: str, device: str, batch_size: int, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import torch
+
+    torch.set_num_threads(threads)
+    from .predict import Tagger
+
+    try:
+        tagger = Tagger.load(model_dir, device)
+    except TaggerError as err:  # reported with the first chunk, as one line
+        _WORKER["error"] = err
+        return
+    tagger.batch_size = batch_size
+    _WORKER.update(tagger=tagger, chunks=0)
+
+
+def _tag_in_worker(chunk: list[str | list[str]], fmt: str) -> str:
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    text = format_chunk(_WORKER["tagger"], chunk, fmt)
+    _WORKER["chunks"] += 1
+    if _WORKER["chunks"] % TRIM_EVERY == 0:
+        from .cli import _release_freed_memory
+
+        _release_freed_memory()
+    return text
+
+
+def tag_chunks(
+    model_dir: str | Path,
+    chunks: Iterable[list[str | list[str]]],
+    fmt: str,
+    *,
+    workers: int,
+    batch_size: int = 256,
+    device: str = "cpu",
+    threads: int = 1,
+    tagger: Any = None,
+) -> Iterator[str]:
+    """The formatted output of each chunk, in order. ``workers <= 1`` tags in this
+    process (with ``tagger`` if given); more start that many spawned processes, each
+    loading the model once, with at most ``2 * workers`` chunks in flight."""
+    record_end(fmt)
+    if workers <= 1:
+        if tagger is None:
+            from .predict import Tagger
+
+            tagger = Tagger.load(model_dir, device)
+            tagger.batch_size = batch_size
+        from .cli import _release_freed_memory
+
+        for n, chunk in enumerate(chunks, 1):
+            yield format_chunk(tagger, chunk, fmt)
+            if n % TRIM_EVERY == 0:
+                _release_freed_memory()
+        return
+    context = multiprocessing.get_context("spawn")  # no forked copies of a threaded PyTorch
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(str(model_dir), device, batch_size, threads))
+    pending: collections.deque[Future] = collections.deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(_tag_in_worker, chunk, fmt))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise TaggerError(
+            "a worker process died (out of memory, or killed); the output holds every sentence before "
+            "the chunk it was tagging: continue with --resume"
+        ) from None
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
