@@ -42,6 +42,8 @@ class SequenceTagger(nn.Module):
             raise TaggerError(f"invalid recipe: {err}") from None
         heads = {}
         for head in recipe.heads:
+            if not head.weight >= 0:
+                raise TaggerError(f"invalid recipe: head '{head.task}' has weight {head.weight}; it must be >= 0")
             if head.kind not in HEADS:
                 raise TaggerError(f"unknown head kind '{head.kind}' (choose: {', '.join(sorted(HEADS))})")
             cls = HEADS[head.kind]

@@ -151,7 +151,7 @@ def main_score(report: dict, task: str | None = None) -> float:
     """The number early stopping watches: mean over tasks of span F1, else token
     accuracy, else (sentence tasks) accuracy, or micro-F1 for multi-label ones;
     or that number for ``task`` alone."""
-    if task is not None:
+    if task:  # None or "" = the mean over tasks
         if task not in report:
             raise TaggerError(f"no task '{task}' to monitor (tasks: {', '.join(report)})")
         report = {task: report[task]}

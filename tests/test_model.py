@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import pickle
@@ -96,6 +97,29 @@ def test_loss_and_decode_shapes(demo_train, demo_vocabs):
     out = model.decode(batch)["ner"]
     assert out.shape == batch.mask.shape
     assert out[~batch.mask].eq(0).all() and out[batch.mask].ge(1).all()
+
+
+def test_head_weights_scale_each_task_loss(demo_train, demo_vocabs):
+    sentences = [dataclasses.replace(s, tags={**s.tags, "ner2": s.tags["ner"]}) for s in demo_train[:6]]
+    vocabs = build_vocabs(sentences, _two_head_recipe().heads, load_recipe("demo").embed)
+    batch = collate([encode(s, vocabs) for s in sentences], list(range(6)))
+    losses = {}
+    for weights in [(1.0, 1.0), (1.0, 0.0), (0.0, 1.0), (2.0, 0.5)]:
+        recipe = _two_head_recipe(*weights)
+        torch.manual_seed(0)
+        losses[weights] = SequenceTagger(recipe, vocabs).eval().loss(batch).item()
+    first, second = losses[(1.0, 0.0)], losses[(0.0, 1.0)]
+    assert losses[(1.0, 1.0)] == pytest.approx(first + second, rel=1e-5)
+    assert losses[(2.0, 0.5)] == pytest.approx(2 * first + 0.5 * second, rel=1e-5)
+    with pytest.raises(TaggerError, match="must be >= 0"):
+        SequenceTagger(_two_head_recipe(-1.0, 1.0), vocabs)
+
+
+def _two_head_recipe(w1: float = 1.0, w2: float = 1.0):
+    recipe = load_recipe("demo", TINY)
+    head = recipe.heads[0]
+    recipe.heads = [dataclasses.replace(head, weight=w1), dataclasses.replace(head, task="ner2", weight=w2)]
+    return recipe
 
 
 # ----------------------------------------------------------------------------- save / load

@@ -111,6 +111,7 @@ def test_main_score_can_watch_one_task():
     report = {"ner": {"f1": 0.8, "token_accuracy": 0.9}, "pos": {"token_accuracy": 0.96}}
     assert main_score(report) == pytest.approx(0.88)
     assert main_score(report, "pos") == 0.96
+    assert main_score(report, "") == pytest.approx(0.88)  # an empty monitor in a recipe: the mean
     with pytest.raises(TaggerError, match="no task 'chunk'"):
         main_score(report, "chunk")
 
@@ -221,6 +222,8 @@ def test_multitask_recipe_is_one_encoder_with_three_heads():
         ("ner", "crf", True), ("pos", "softmax", False), ("chunk", "crf", True)]
     for r in single.values():  # the same embeddings and encoder everywhere
         assert (r.embed, r.encoder) == (recipe.embed, recipe.encoder)
+    # NER leads: the auxiliary losses count half and NER F1 picks the best epoch
+    assert [h.weight for h in recipe.heads] == [1.0, 0.5, 0.5] and recipe.train.monitor == "ner"
 
 
 def test_multitask_predict_outputs_every_task(multitask_model, monkeypatch):
