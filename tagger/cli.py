@@ -433,18 +433,8 @@ def predict(
     source: Iterator[list[str] | str] = iter(texts) if texts else _read_input(input_file, input_format)
     sentences = (tagger.words(s) for s in source)  # the model's own tokenizer (and, for classifiers, max_tokens)
     sentences = (s for s in sentences if s)
-    # The output file is opened at the first write, so an input error found in the
-    # first chunk leaves no file behind; an error later removes the partial output.
-    out: Any = None if output else sys.stdout
-
-    def write(text: str) -> None:
-        nonlocal out
-        if out is None:
-            out = output.open("w", encoding="utf-8")
-        out.write(text)  # one write per chunk, then flush: a kill loses at most the chunk in flight
-        out.flush()
-
-    try:
+    with LazyOutput(output) as out:
+        write = out.write
         pending: list[list[str]] = []
         chunks_done = [0]
 
@@ -474,15 +464,33 @@ def predict(
             from .spacy_component import displacy_page
 
             write(displacy_page(page, title=f"tagger: {model_dir}"))
-    except TaggerError:
-        if output and out is not None:
-            out.close()
-            output.unlink(missing_ok=True)
-            out = None
-        raise
-    finally:
-        if output and out is not None:
-            out.close()
+
+
+class LazyOutput:
+    """Where predictions go: stdout, or a file opened at the first write (so an input
+    error in the first chunk leaves no file), flushed after every write (a kill loses
+    at most the chunk in flight), and removed when a user error stops a fresh run (a
+    resumed run's earlier output is kept)."""
+
+    def __init__(self, path: Path | None, append: bool = False):
+        self.path, self.append = path, append
+        self.file: Any = None if path is not None else sys.stdout
+
+    def write(self, text: str) -> None:
+        if self.file is None:
+            self.file = self.path.open("a" if self.append else "w", encoding="utf-8")
+        self.file.write(text)
+        self.file.flush()
+
+    def __enter__(self) -> "LazyOutput":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.path is None or self.file is None:
+            return
+        self.file.close()
+        if exc_type is not None and issubclass(exc_type, TaggerError) and not self.append:
+            self.path.unlink(missing_ok=True)
 
 
 def _predict_parallel(
@@ -507,24 +515,10 @@ def _predict_parallel(
     if workers > 1:
         tagger = None  # the workers load their own copies
     chunks = chunked(items, 4 * batch_size)
-    out: Any = None if output else sys.stdout
-    fresh = output is not None and not (resume and output.exists())
-    try:
+    with LazyOutput(output, append=resume and output is not None and output.exists()) as out:
         for text in tag_chunks(model_dir, chunks, fmt, workers=workers, batch_size=batch_size, device=device,
                                tagger=tagger):
-            if out is None:  # opened at the first write: an input error in the first chunk leaves no file
-                out = output.open("w" if fresh else "a", encoding="utf-8")
             out.write(text)
-            out.flush()
-    except TaggerError:
-        if fresh and out is not None:
-            out.close()
-            output.unlink(missing_ok=True)
-            out = None
-        raise
-    finally:
-        if output and out is not None:
-            out.close()
 
 
 def _predict_explain(
