@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -48,15 +47,6 @@ TINY = [
     "embed.char_hidden=8", "train.threads=1",
 ]
 TINY_FLAGS = ["--max-epochs", "1", "--threads", "1"] + [arg for o in TINY[:-1] for arg in ("--set", o)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """CLI commands run in this process: keep PyTorch to one thread, as training does."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -41,14 +41,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def classifier(tmp_path_factory) -> Path:
     """A small attention classifier trained once on data/sentiment."""

@@ -16,7 +16,6 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from rich.console import Console
 
 import tagger
@@ -27,14 +26,6 @@ from tagger.sources import demo_dir
 from tagger.train import train
 
 TINY = ["encoder.hidden=16", "embed.word_dim=8", "embed.char_dim=8", "embed.char_hidden=8", "train.threads=1"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

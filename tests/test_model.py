@@ -33,15 +33,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: threading only costs here, and the machine may be busy
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def demo_train():
     return load_demo(splits=("train",))["train"]

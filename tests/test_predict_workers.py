@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -34,14 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 TINY = ["encoder.hidden=16", "embed.word_dim=8", "embed.casing_dim=4", "embed.char_dim=8", "embed.char_hidden=8",
         "train.threads=1", "train.max_epochs=2"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
