@@ -17,6 +17,7 @@ how to provide the files.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -318,6 +319,33 @@ def _write_cache(folder: Path, corpus: dict[str, list[Sentence]]) -> None:
 # --------------------------------------------------------------------------- loaders
 
 
+def _from_hub(
+    what: str, notes: list[str], folder: Path | None, how: Callable[[Path | None], str],
+    candidates: Sequence[tuple[str, dict[str, Any]]],
+) -> tuple[str, Any]:
+    """The step every source takes when no local files were found: an explicit folder is
+    final (one error listing where we looked), else the hub, whose failure joins the list."""
+    if folder is not None:
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {how(folder)}")
+    try:
+        return load_from_hub(candidates)
+    except TaggerError as err:
+        notes.append(err.message)
+        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {how(None)}") from None
+
+
+def _require_splits(
+    source: str, dataset: Any, have: Sequence[str], need: Sequence[str], how: Callable[[Path | None], str],
+    kind: str = "",
+) -> None:
+    missing = [s for s in need if s not in have]
+    if missing:
+        raise TaggerError(
+            f"Hugging Face dataset {source} has no {kind}{'/'.join(missing)} split (it has {', '.join(dataset)}). "
+            + how(None)
+        )
+
+
 def _read_split_files(files: dict[str, Path]) -> dict[str, list[Sentence]]:
     from tagger.io.conll import read_conll2003
 
@@ -333,27 +361,10 @@ def load_conll2003(
     found, notes = _search_local(folder, splits)
     if found is not None:
         return _read_split_files(found)
-    if folder is not None:
-        raise TaggerError(f"CoNLL-2003 {'/'.join(splits)} not found. Looked in: {'; '.join(notes)}. {_how_to_provide(folder)}")
-
-    try:
-        source, dataset = load_from_hub(HUB_CANDIDATES)
-    except TaggerError as err:
-        notes.append(err.message)
-        raise TaggerError(
-            f"CoNLL-2003 {'/'.join(splits)} not found. Looked in: {'; '.join(notes)}. {_how_to_provide(None)}"
-        ) from None
-
-    corpus: dict[str, list[Sentence]] = {}
-    for hf_split, split in HF_SPLITS.items():
-        if hf_split in dataset:
-            corpus[split] = sentences_from_hf(dataset[hf_split])
-    missing = [s for s in splits if s not in corpus]
-    if missing:
-        raise TaggerError(
-            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
-            + _how_to_provide(None)
-        )
+    source, dataset = _from_hub(f"CoNLL-2003 {'/'.join(splits)} not found.", notes, folder, _how_to_provide,
+                                HUB_CANDIDATES)
+    corpus = {split: sentences_from_hf(dataset[hf]) for hf, split in HF_SPLITS.items() if hf in dataset}
+    _require_splits(source, dataset, corpus, splits, _how_to_provide)
     _write_cache(cache_dir() / "conll2003", corpus)
     return {split: corpus[split] for split in splits}
 
@@ -494,21 +505,10 @@ def load_ud_ewt(data_dir: str | Path | None = None, splits: Sequence[str] = SPLI
     found, notes = _search_local(folder, splits, "ud-ewt", UD_EWT_FILES)
     if found is not None:
         return {split: read_conllu(path, UD_TAG_FIELDS) for split, path in found.items()}
-    what = f"UD English EWT {'/'.join(splits)} not found."
-    if folder is not None:
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_ud(folder)}")
-    try:
-        source, dataset = load_from_hub(UD_EWT_HUB_CANDIDATES)
-    except TaggerError as err:
-        notes.append(err.message)
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_ud(None)}") from None
+    source, dataset = _from_hub(f"UD English EWT {'/'.join(splits)} not found.", notes, folder, _how_to_provide_ud,
+                                UD_EWT_HUB_CANDIDATES)
     corpus = {split: sentences_from_hf_ud(dataset[hf]) for hf, split in HF_SPLITS.items() if hf in dataset}
-    missing = [s for s in splits if s not in corpus]
-    if missing:
-        raise TaggerError(
-            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
-            + _how_to_provide_ud(None)
-        )
+    _require_splits(source, dataset, corpus, splits, _how_to_provide_ud)
     _write_ud_cache(cache_dir() / "ud-ewt", corpus)
     return {split: corpus[split] for split in splits}
 
@@ -620,23 +620,12 @@ def load_sst2(
             )
             for split, path in found.items()
         }
-    what = f"SST-2 {'/'.join(splits)} not found."
     files = "train.tsv and dev.tsv (GLUE SST-2: header sentence<TAB>label)"
-    if folder is not None:
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('sst2', files, folder)}")
-    try:
-        source, dataset = load_from_hub(SST2_HUB_CANDIDATES)
-    except TaggerError as err:
-        notes.append(err.message)
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('sst2', files, None)}") from None
+    how = functools.partial(_how_to_provide_text, "sst2", files)
+    source, dataset = _from_hub(f"SST-2 {'/'.join(splits)} not found.", notes, folder, how, SST2_HUB_CANDIDATES)
     rows = {split: _text_rows_from_hf(dataset[hf], "sentence") for hf, split in HF_SPLITS.items() if hf in dataset}
     rows = {split: r for split, r in rows.items() if r}  # GLUE's test split has no labels
-    missing = [s for s in splits if s not in rows]
-    if missing:
-        raise TaggerError(
-            f"Hugging Face dataset {source} has no labelled {'/'.join(missing)} split (it has {', '.join(dataset)}). "
-            + _how_to_provide_text("sst2", files, None)
-        )
+    _require_splits(source, dataset, rows, splits, how, kind="labelled ")
     _write_text_cache(cache_dir() / "sst2", {SST2_FILES[split][0]: r for split, r in rows.items()}, "tsv")
     return {split: _sentences_from_rows(rows[split], tokenizer, max_tokens) for split in splits}
 
@@ -714,22 +703,11 @@ def load_imdb(
             if "valid" in splits:
                 corpus["valid"] = dev
         return {split: corpus[split] for split in splits}
-    what = f"IMDB {'/'.join(splits)} not found."
     files = "train.jsonl and test.jsonl (one {\"text\": ..., \"label\": ...} a line; or train.csv/test.csv)"
-    if folder is not None:
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('imdb', files, folder)}")
-    try:
-        source, dataset = load_from_hub(IMDB_HUB_CANDIDATES)
-    except TaggerError as err:
-        notes.append(err.message)
-        raise TaggerError(f"{what} Looked in: {'; '.join(notes)}. {_how_to_provide_text('imdb', files, None)}") from None
+    how = functools.partial(_how_to_provide_text, "imdb", files)
+    source, dataset = _from_hub(f"IMDB {'/'.join(splits)} not found.", notes, folder, how, IMDB_HUB_CANDIDATES)
     rows = {split: _text_rows_from_hf(dataset[split], "text") for split in ("train", "test") if split in dataset}
-    missing = [s for s in need if s not in rows]
-    if missing:
-        raise TaggerError(
-            f"Hugging Face dataset {source} has no {'/'.join(missing)} split (it has {', '.join(dataset)}). "
-            + _how_to_provide_text("imdb", files, None)
-        )
+    _require_splits(source, dataset, rows, need, how)
     _write_text_cache(cache_dir() / "imdb", {f"{split}.jsonl": r for split, r in rows.items()}, "jsonl")
     corpus = {}
     if "train" in rows:
