@@ -16,7 +16,7 @@ from rich.console import Console
 from .errors import TaggerError
 
 app = typer.Typer(
-    help="BiLSTM sequence taggers: train, evaluate and predict. Run 'tagger COMMAND --help' for details.",
+    help="BiLSTM sequence taggers (train, evaluate, predict) and RNN language models (lm). Run 'tagger COMMAND --help' for details.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
