@@ -157,3 +157,21 @@ def test_long_inputs_are_read_in_windows_with_the_same_result(charlms, monkeypat
         monkeypatch.setattr(CharLMEmbedding, "WINDOW", 7)
         windowed = emb(inputs, mask)
     assert torch.allclose(whole, windowed, atol=1e-5)
+
+
+def test_cli_predict_and_spacy_use_the_charlm_model(charlm_tagger, tmp_path):
+    import spacy
+
+    text = "Peter lives in Berlin ."
+    expected = tagger.load(charlm_tagger).predict([text.split()])[0]
+    result = runner.invoke(app, ["predict", str(charlm_tagger), text, "-f", "conll"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[-1] for line in result.stdout.split("\n") if line.strip()] == expected
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(charlm_tagger)})
+    nlp.to_disk(tmp_path / "pipe")
+    doc = spacy.load(tmp_path / "pipe")(text)
+    spans = [(e.start, e.end, e.label_) for e in doc.ents]
+    from tagger.schemes import spans as bio_spans
+
+    assert spans == [(start, end, label) for label, start, end in bio_spans(expected)]
