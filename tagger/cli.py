@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from .errors import TaggerError
+from .errors import TaggerError, not_utf8
 
 app = typer.Typer(
     help="BiLSTM sequence taggers (train, evaluate, predict) and RNN language models (lm). Run 'tagger COMMAND --help' for details.",
@@ -265,23 +265,9 @@ def _read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
                         words.append(line.split()[0])
         except UnicodeDecodeError:
             # The text layer decodes ahead in blocks, so find the offending line itself.
-            raise _not_utf8(path) from None
+            raise not_utf8(path) from None
         if words:
             yield words
-
-
-def _not_utf8(path: Path) -> TaggerError:
-    """The error for a file that is not UTF-8, naming the first bad line and byte."""
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                return TaggerError(
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); save the file as UTF-8",
-                    path, line_no,
-                )
-    return TaggerError("not valid UTF-8; save the file as UTF-8", path)
 
 
 @functools.cache

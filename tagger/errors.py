@@ -26,3 +26,18 @@ class TaggerError(Exception):
         elif self.line is not None:
             where = f"line {self.line}: "
         return (where + self.message).replace("\n", " ")
+
+
+def not_utf8(path: Path) -> TaggerError:
+    """The error for a file that is not UTF-8, naming the first bad line and byte (a
+    text stream decodes ahead in blocks, so the line being read is not the bad one)."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return TaggerError(
+                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); save the file as UTF-8",
+                    path, line_no,
+                )
+    return TaggerError("not valid UTF-8; save the file as UTF-8", path)

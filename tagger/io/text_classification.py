@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Sentence
-from ..errors import TaggerError
+from ..errors import TaggerError, not_utf8
 from ..tokenize import get_tokenizer
 
 FORMATS = ("tsv", "csv", "jsonl")
@@ -109,18 +109,6 @@ def _open(path: Path):
         raise TaggerError(f"cannot open ({err.strerror or err})", path) from None
 
 
-def _not_utf8(path: Path) -> TaggerError:
-    """The error for a file that is not UTF-8, naming the first bad line (the text
-    layer decodes ahead in blocks, so the line being read is not the bad one)."""
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                return TaggerError(f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8", path, line_no)
-    return TaggerError("not valid UTF-8; save the file as UTF-8", path)
-
-
 def _columns(header: list[str], text_field: str, label_field: str, path: Path) -> tuple[int, int]:
     names = [h.strip() for h in header]
     missing = [f for f in (text_field, label_field) if f not in names]
@@ -160,7 +148,7 @@ def _tsv_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[i
                     )
                 yield line_no, fields[t], fields[lab]
         except UnicodeDecodeError:
-            raise _not_utf8(path) from None
+            raise not_utf8(path) from None
         if header is None:
             raise TaggerError("empty file: expected a header line naming the columns", path)
 
@@ -191,7 +179,7 @@ def _csv_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[i
         except csv.Error as err:
             raise TaggerError(f"malformed CSV ({err})", path, line_no) from None
         except UnicodeDecodeError:
-            raise _not_utf8(path) from None
+            raise not_utf8(path) from None
 
 
 def _jsonl_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[int, Any, Any]]:
@@ -216,7 +204,7 @@ def _jsonl_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple
                     raise TaggerError(f"'{text_field}' must be a string or a list of tokens", path, line_no)
                 yield line_no, text, item[label_field]
         except UnicodeDecodeError:
-            raise _not_utf8(path) from None
+            raise not_utf8(path) from None
 
 
 def write_tsv(rows: list[tuple[str, str]], path: str | Path, text_field: str = "sentence", label_field: str = "label") -> None:
