@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .errors import TaggerError
-from .model import atomic_write
+from .files import atomic_write, unshared
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 
@@ -73,9 +73,7 @@ def save_checkpoint(
     schedule_state: dict,
     loop: LoopState,
 ) -> None:
-    from .model import _unshared
-
-    tensors = _unshared({f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    tensors = unshared({f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng/torch"] = torch.get_rng_state()

@@ -6,18 +6,18 @@ A model directory holds ``config.json`` (the recipe), ``vocab.json`` and
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from .batching import Batch, Vocabs
 from .config import Recipe
 from .errors import TaggerError
+from .files import (  # noqa: F401  (atomic_write* are re-exported: callers import them from here)
+    WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir, unshared,
+)
 from .nn.embed import Embedder
 from .nn.encode import Encoder
 from .lm.config import LMConfig
@@ -27,7 +27,7 @@ from .nn.heads import HEADS
 from .vocab import Vocab
 
 FORMAT_VERSION = 1
-CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+CONFIG_FILE, VOCAB_FILE = "config.json", "vocab.json"
 
 
 class SequenceTagger(nn.Module):
@@ -109,21 +109,9 @@ class SequenceTagger(nn.Module):
         return directory
 
 
-def resolve_model_dir(path: str | Path, required: str | tuple[str, ...] = (CONFIG_FILE, VOCAB_FILE)) -> Path:
+def resolve_model_dir(path: str | Path) -> Path:
     """Accept a model directory or a training run directory (whose best model is ``best/``)."""
-    path = Path(path)
-    required = (required,) if isinstance(required, str) else required
-    if not path.exists():
-        raise TaggerError("model directory does not exist", path)
-    if not (path / required[0]).exists() and (path / "best" / required[0]).exists():
-        path = path / "best"
-    for name in (*required, WEIGHTS_FILE):
-        file = path / name
-        if not file.is_file():
-            raise TaggerError(f"not a model directory: {name} is missing", path)
-        if file.is_symlink() and not file.resolve().is_relative_to(path.resolve()):
-            raise TaggerError(f"{name} is a link to a file outside the model directory", path)
-    return path
+    return resolve_dir(path, (CONFIG_FILE, VOCAB_FILE))
 
 
 def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
@@ -139,24 +127,10 @@ def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
     return CharLMEmbedding(lms["fwd"], lms["bwd"], recipe.embed.charlm_finetune)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise TaggerError(f"not valid JSON ({err})", path) from None
-    if not isinstance(value, dict):
-        raise TaggerError("expected a JSON object", path)
-    return value
-
-
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> SequenceTagger:
     directory = resolve_model_dir(path)
-    config = _read_json(directory / CONFIG_FILE)
-    weights_path = directory / WEIGHTS_FILE
-    try:
-        weights = load_file(weights_path)  # safetensors: parses a header and raw tensors, runs no code
-    except (SafetensorError, OSError, ValueError) as err:
-        raise TaggerError(f"cannot read weights: not a complete safetensors file ({err})", weights_path) from None
+    config = read_json_object(directory / CONFIG_FILE)
+    weights = read_weights(directory / WEIGHTS_FILE)
     model = model_from_parts(config, (directory / VOCAB_FILE).read_text(encoding="utf-8"), weights, directory)
     return model.to(device).eval()
 
@@ -177,17 +151,7 @@ def model_from_parts(
         model = SequenceTagger(recipe, vocabs)
     except (KeyError, ValueError) as err:
         raise TaggerError(f"config.json and vocab.json do not agree ({err})", origin) from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        detail = (
-            f"missing {missing[0]}" if missing
-            else f"unexpected {unexpected[0]}" if unexpected
-            else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, config needs {tuple(expected[wrong[0]].shape)}"
-        )
-        raise TaggerError(f"weights do not match config.json: {detail}", origin / WEIGHTS_FILE)
+    check_weights(model.state_dict(), weights, "config.json", origin / WEIGHTS_FILE)
     model.load_state_dict(weights)
     return model.eval()
 
@@ -195,44 +159,5 @@ def model_from_parts(
 def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
     """The contents of a model directory's three files, for in-memory serialisation."""
     config = {"format_version": FORMAT_VERSION, "recipe": model.recipe.to_dict()}
-    weights = _unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    weights = unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return config, model.vocabs.to_json(), weights
-
-
-def _unshared(weights: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Copies of tensors that share memory (tied LM weights): safetensors refuses to save shared storage."""
-    seen: set[int] = set()
-    out = {}
-    for k, v in weights.items():
-        ptr = v.untyped_storage().data_ptr()
-        out[k] = v.clone() if ptr in seen else v
-        seen.add(ptr)
-    return out
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: a crash never
-    leaves a half-written file under the real name."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    # mkstemp makes the file private (0600); a model is meant to be shared like any file.
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TaggerError
+from ..files import atomic_write_text
 from .model import LanguageModel
 from .text import stream, to_ids
 
@@ -107,8 +108,6 @@ def _colour(v: float) -> str:
 
 
 def render_html(text: str, values: Tensor, path: str | Path, title: str = "") -> None:
-    from ..model import atomic_write_text
-
     scale = float(values.abs().max()) or 1.0
     spans = []
     for ch, v in zip(text, values.tolist()):

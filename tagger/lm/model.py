@@ -5,17 +5,17 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..errors import TaggerError
+from ..files import WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir
 from ..nn.encode import CELLS
 from ..vocab import Vocab
 from .config import LMConfig
 
 LM_FORMAT_VERSION = 1
-LM_FILE, WEIGHTS_FILE = "lm.json", "model.safetensors"
+LM_FILE = "lm.json"
 
 State = list  # one entry per layer: h, or (h, c) for an LSTM
 
@@ -61,8 +61,6 @@ class LanguageModel(nn.Module):
         return self.out(self.drop(outputs[-1])), state
 
     def save(self, directory: str | Path) -> None:
-        from ..model import atomic_write, atomic_write_text  # the tagger's atomic writers
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
@@ -89,29 +87,13 @@ def lm_from_parts(description: dict, weights: dict[str, Tensor], origin: str | P
     expected = model.state_dict()
     if cfg.tie_weights:
         expected.pop("out.weight")
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        detail = (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}" if unexpected
-                  else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, config needs {tuple(expected[wrong[0]].shape)}")
-        raise TaggerError(f"weights do not match {LM_FILE}: {detail}", origin)
+    check_weights(expected, weights, LM_FILE, origin)
     model.load_state_dict(weights, strict=not cfg.tie_weights)
     return model.eval()
 
 
 def load_lm(path: str | Path, device: str | torch.device = "cpu") -> LanguageModel:
-    from ..model import resolve_model_dir
-
-    directory = resolve_model_dir(path, required=LM_FILE)
-    try:
-        description = json.loads((directory / LM_FILE).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise TaggerError(f"not valid JSON ({err})", directory / LM_FILE) from None
-    if not isinstance(description, dict):
-        raise TaggerError("expected a JSON object", directory / LM_FILE)
-    try:
-        weights = load_file(directory / WEIGHTS_FILE)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise TaggerError(f"cannot read weights: not a complete safetensors file ({err})", directory / WEIGHTS_FILE) from None
+    directory = resolve_dir(path, (LM_FILE,))
+    description = read_json_object(directory / LM_FILE)
+    weights = read_weights(directory / WEIGHTS_FILE)
     return lm_from_parts(description, weights, directory / LM_FILE).to(device).eval()

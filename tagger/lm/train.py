@@ -19,7 +19,7 @@ from rich.table import Table
 from torch import Tensor
 
 from ..errors import TaggerError
-from ..model import atomic_write_text
+from ..files import atomic_write_text
 from ..predict import resolve_device
 from ..train import OPTIMIZERS, StopOnSignal, seed_everything
 from .config import LMConfig
