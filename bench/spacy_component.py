@@ -67,7 +67,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import spacy  # noqa: E402
-from spacy.tokens import Doc  # noqa: E402
 
 from tagger.io.conll import read_conll2003  # noqa: E402
 from tagger.metrics import span_report  # noqa: E402

@@ -453,25 +453,7 @@ def test_cli_train_multi_label_jsonl(tmp_path):
 # --------------------------------------------------------------------------- named sources
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("TAGGER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
-@pytest.fixture
-def hf_offline(tmp_path, monkeypatch, isolated):
-    datasets = pytest.importorskip("datasets")
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    datasets.disable_progress_bars()
-    return datasets
+# `isolated` and `hf_offline` come from conftest.py.
 
 
 def no_hub(monkeypatch):

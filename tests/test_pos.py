@@ -40,15 +40,8 @@ def invoke(*args: str):
     return result
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real user folders, no network."""
-    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    monkeypatch.setenv("TAGGER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+# `isolated` and `hf_offline` come from conftest.py.
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")
@@ -311,19 +304,6 @@ def test_train_ud_ewt_recipe_from_a_data_dir(tmp_path):
     assert Tagger.load(tmp_path / "run").tasks == ["xpos"]
     result = invoke("evaluate", tmp_path / "run", "--data-dir", tmp_path / "data", "--split", "test")
     assert "== xpos ==" in result.output and "OOV accuracy" in result.output
-
-
-@pytest.fixture
-def hf_offline(tmp_path, monkeypatch):
-    """`datasets` in offline mode with its caches under tmp_path."""
-    datasets = pytest.importorskip("datasets")
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    datasets.disable_progress_bars()
-    return datasets
 
 
 UPOS_NAMES = ["NOUN", "PUNCT", "ADP", "NUM", "SYM", "SCONJ", "ADJ", "PART", "DET", "CCONJ", "PROPN", "PRON", "X",

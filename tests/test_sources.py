@@ -19,28 +19,8 @@ EXPECTED_FIRST_NER = {"train": ["B-ORG", "O", "B-MISC", "O"], "valid": ["B-PER",
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real user folders, no network: offline hub, an empty private cache."""
-    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    monkeypatch.setenv("TAGGER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-
-@pytest.fixture
-def hf_offline(tmp_path, monkeypatch):
-    """Import `datasets` in offline mode with its caches under tmp_path (it reads env at import time)."""
-    datasets = pytest.importorskip("datasets")
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    datasets.disable_progress_bars()
-    return datasets
+# `isolated` and `hf_offline` come from conftest.py.
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def make_dir(folder: Path, names: dict[str, str]) -> Path:

@@ -24,7 +24,7 @@ from tagger.io.conll import read_conll2003
 from tagger.io.spacy_docbin import read_docbin, write_docbin
 from tagger.metrics import span_report
 from tagger.model import SequenceTagger
-from tagger.schemes import spans, tags_from_spans
+from tagger.schemes import spans
 from tagger.sources import demo_dir
 from tagger.spacy_component import UPOS, BilstmTaggerComponent, looks_upos
 from tagger.train import train
