@@ -38,3 +38,28 @@ def write_result(name: str, result: dict) -> Path:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     return out
+
+
+def proc_status_kb(pid: int, field: str) -> int | None:
+    """``VmRSS`` (now) or ``VmHWM`` (peak so far) of a process, in kB, from /proc; None if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def train_tiny_model(folder: Path) -> Path:
+    """A small demo NER model, for benchmarks that measure the machinery, not accuracy."""
+    import io
+
+    from rich.console import Console
+
+    from tagger.config import load_recipe
+    from tagger.train import train
+
+    recipe = load_recipe("demo", ["encoder.hidden=32", "train.max_epochs=3", "train.threads=1"])
+    train(recipe, folder, Console(file=io.StringIO()))
+    return folder / "best"

@@ -20,7 +20,6 @@ Results: a table on the terminal and ``bench/results/predict_rss.json``.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import random
@@ -32,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import ROOT, write_result
+from benchutil import ROOT, proc_status_kb, train_tiny_model, write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -77,17 +76,6 @@ def generate(path: Path, size_mb: float, seed: int = 0, text: str = "demo") -> d
     return {"bytes": path.stat().st_size, "sentences": n_sentences, "words": n_words}
 
 
-def status_kb(pid: int, field: str) -> int | None:
-    """``VmRSS`` (now) or ``VmHWM`` (peak so far) of a process, in kB, from /proc."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def child_of(pid: int) -> int | None:
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -119,7 +107,7 @@ def run_predict(model: Path, source: Path, output: Path, threads: int, batch_siz
     while proc.poll() is None:
         target = target or (child_of(proc.pid) if GNU_TIME.exists() else proc.pid)
         if target:
-            kb, peak = status_kb(target, "VmRSS"), status_kb(target, "VmHWM")
+            kb, peak = proc_status_kb(target, "VmRSS"), proc_status_kb(target, "VmHWM")
             if kb:
                 samples.append((time.perf_counter() - start, kb))
             hwm = max(hwm, peak or 0)
@@ -158,15 +146,6 @@ def flatness(samples: list[tuple[float, int]]) -> dict:
         kb = next((kb for t, kb in samples if t >= q * end), samples[-1][1])
         points[f"rss_at_{int(q * 100)}pct_mb"] = round(kb / 1024, 1)
     return points
-
-
-def train_tiny_model(folder: Path) -> Path:
-    from tagger.config import load_recipe
-    from tagger.train import train
-
-    recipe = load_recipe("demo", ["encoder.hidden=32", "train.max_epochs=3", "train.threads=1"])
-    train(recipe, folder, Console(file=io.StringIO()))
-    return folder / "best"
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ of all runs must be byte-identical. Results: ``bench/results/predict_workers.jso
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -32,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import ROOT, find_data, write_result
+from benchutil import ROOT, find_data, proc_status_kb, train_tiny_model, write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -68,16 +67,6 @@ def generate(path: Path, size_mb: float, sentences: list[list[str]], seed: int =
     return {"bytes": path.stat().st_size, "sentences": n_sentences, "tokens": n_tokens}
 
 
-def proc_kb(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def tree(pid: int) -> list[int]:
     """``pid`` and all its descendants."""
     out, todo = [], [pid]
@@ -104,9 +93,9 @@ def run_predict(model: Path, source: Path, output: Path, workers: int, batch_siz
     while proc.poll() is None:
         pids = tree(proc.pid)
         n_procs = max(n_procs, len(pids))
-        peak_sum = max(peak_sum, sum(proc_kb(p, "VmRSS") for p in pids))
+        peak_sum = max(peak_sum, sum((proc_status_kb(p, "VmRSS") or 0) for p in pids))
         for p in pids:
-            hwm[p] = max(hwm.get(p, 0), proc_kb(p, "VmHWM"))
+            hwm[p] = max(hwm.get(p, 0), (proc_status_kb(p, "VmHWM") or 0))
         time.sleep(interval)
     seconds = time.perf_counter() - start
     stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
@@ -114,15 +103,6 @@ def run_predict(model: Path, source: Path, output: Path, workers: int, batch_siz
         raise SystemExit(f"predict failed ({proc.returncode}): {stderr.strip()[-2000:]}")
     return {"seconds": seconds, "peak_tree_rss_kb": peak_sum, "process_peaks_kb": sorted(hwm.values(), reverse=True),
             "processes": n_procs}
-
-
-def train_tiny_model(folder: Path) -> Path:
-    from tagger.config import load_recipe
-    from tagger.train import train
-
-    recipe = load_recipe("demo", ["encoder.hidden=32", "train.max_epochs=3", "train.threads=1"])
-    train(recipe, folder, Console(file=io.StringIO()))
-    return folder / "best"
 
 
 def main() -> None:
