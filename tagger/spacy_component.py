@@ -137,6 +137,10 @@ def make_bilstm_tagger(
     )
 
 
+class ComponentHasNoModel(TaggerError, AttributeError):
+    """``component.model`` before a model is loaded: a user error that ``hasattr`` reads as absent."""
+
+
 class BilstmTaggerComponent:
     """The ``bilstm_tagger`` pipe: a :class:`tagger.Tagger` writing into spaCy Docs."""
 
@@ -239,6 +243,13 @@ class BilstmTaggerComponent:
 
     @property
     def model(self) -> SequenceTagger:
+        # spaCy (and Python's runtime protocols) probe components with hasattr(),
+        # which only treats AttributeError as "absent": any other error escapes.
+        if self.tagger is None:
+            try:
+                self._require()
+            except TaggerError as err:
+                raise ComponentHasNoModel(err.message) from None
         return self._require().model
 
     @property

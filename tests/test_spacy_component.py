@@ -443,3 +443,47 @@ def test_classifier_writes_doc_cats_and_spacy_scores_them(tmp_path):
     predicted = [max(doc.cats, key=doc.cats.get) for doc in docs]
     ours = classification_report([s.cats["sentiment"][0] for s in dev], predicted)
     assert scores["cats_macro_f"] == pytest.approx(ours["macro_f1"], abs=1e-9)
+
+
+# -- the life cycle under every hash seed -------------------------------------
+
+LIFE_CYCLE = """
+import shutil, sys, json
+from pathlib import Path
+import spacy
+model, work = Path(sys.argv[1]), Path(sys.argv[2])
+empty = spacy.blank("en")
+empty.add_pipe("bilstm_tagger")  # no model yet: spaCy probes it with hasattr
+assert not hasattr(empty.get_pipe("bilstm_tagger"), "model")
+copy = shutil.copytree(model, work / "model")
+nlp = spacy.blank("en")
+nlp.add_pipe("bilstm_tagger", config={"model": str(copy)})
+before = [[e.label_, e.start, e.end] for e in nlp("Anna Lindqvist visited Oslo .").ents]
+nlp.to_disk(work / "pipeline")
+shutil.rmtree(copy)
+loaded = spacy.load(work / "pipeline")
+after = [[[e.label_, e.start, e.end] for e in d.ents] for d in loaded.pipe(["Anna Lindqvist visited Oslo ."] * 2)]
+print(json.dumps([before] * 2 == after))
+"""
+
+
+def test_life_cycle_passes_under_twenty_hash_seeds(model_dir, tmp_path):
+    """spaCy links components through set iteration, so what it probes first depends
+    on PYTHONHASHSEED: each seed is its own process (two at a time, for two cores)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(seed: int) -> tuple[int, subprocess.CompletedProcess]:
+        work = tmp_path / f"seed{seed}"
+        work.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": str(seed), "OMP_NUM_THREADS": "1"}
+        return seed, subprocess.run(
+            [sys.executable, "-c", LIFE_CYCLE, str(model_dir), str(work)],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, range(20)))
+    failed = {seed: done.stderr.strip().splitlines()[-1:] for seed, done in results if done.returncode != 0}
+    assert not failed, failed
+    assert all(done.stdout.strip() == "true" for _, done in results)
