@@ -1,0 +1,151 @@
+"""A tree recipe: a TOML file with ``family = "tree"`` that fills these dataclasses.
+
+The ``[train]`` section is the toolkit's own :class:`tagger.config.TrainConfig`
+(optimizer, schedule, batch size, early stopping, seed, threads, ...); ``monitor``
+names the dev number that picks the best epoch (see :data:`MONITORS`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig, _build, _line_of, apply_overrides, recipes_dir
+from ..errors import TaggerError
+
+FAMILY = "tree"
+TREE_SOURCES = ("sst-trees",)
+TRAIN_TREES = ("gold", "greedy", "both")
+# Dev numbers that can pick the best epoch; "root" is the mean of fine_root and binary_root.
+MONITORS = ("root", "fine_root", "binary_root", "fine_all", "binary_all", "fine_root_greedy", "binary_root_greedy")
+
+
+@dataclass
+class TreeDataConfig:
+    source: str | None = "sst-trees"  # a named source; data.train/dev/test files, when given, replace it
+    data_dir: str | None = None
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    # RAE: plain sentences (one a line, or a TSV with a 'sentence' column such as SST-2's
+    # train.tsv) that train the autoencoder's reconstruction without labels.
+    unlabelled: str | None = None
+    max_unlabelled: int = 20_000
+
+
+@dataclass
+class TreeModelConfig:
+    composition: str = "treelstm"  # rnn | rntn | treelstm | rae
+    word_dim: int = 300
+    dim: int = 150  # node vector size
+    init_range: float = 0.1  # word vectors start uniform in [-init_range, init_range]
+    min_freq: int = 1
+    lowercase: bool = True
+    vectors: str | None = None  # GloVe / word2vec / fastText text file
+    vectors_max: int = 200_000
+    freeze_vectors: bool = False
+    embed_dropout: float = 0.5
+    dropout: float = 0.5  # on node vectors before the classifiers
+    word_dropout: float = 0.0  # probability of replacing a singleton training word by <unk>
+    binary_head: bool = True  # a negative/positive classifier beside the 5-class one
+    binary_weight: float = 1.0  # its share of the loss
+    root_weight: float = 1.0  # the root's loss counts this many times a phrase's
+    tokenizer: str = "ptb"  # how plain text given to predict is split into words
+
+
+@dataclass
+class RAEConfig:
+    alpha: float = 0.2  # weight of the reconstruction error against the sentiment loss
+    train_trees: str = "both"  # gold parse trees, the model's own greedy trees, or both
+    unlabelled_weight: float = 1.0  # the unlabelled sentences' reconstruction loss weight
+    batch_size: int = 128  # sentences per greedy tree-building batch at prediction
+
+
+@dataclass
+class TreeRecipe:
+    family: str = FAMILY
+    name: str = "tree"
+    description: str = ""
+    data: TreeDataConfig = field(default_factory=TreeDataConfig)
+    model: TreeModelConfig = field(default_factory=TreeModelConfig)
+    rae: RAEConfig = field(default_factory=RAEConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(monitor="root"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str = "<recipe>") -> "TreeRecipe":
+        raw = dict(raw)
+        raw.setdefault("train", {})
+        if isinstance(raw["train"], dict):
+            raw["train"] = {"monitor": "root", **raw["train"]}
+        recipe = _build(cls, raw, origin, "")
+        recipe.check(origin)
+        return recipe
+
+    def check(self, origin: str) -> None:
+        """Values the types alone do not rule out, refused before any data is read."""
+        from .compose import COMPOSITIONS
+
+        problems = [
+            (self.family != FAMILY, "family", f"a tree recipe has family = \"{FAMILY}\", got '{self.family}'"),
+            (self.model.composition not in COMPOSITIONS, "model.composition",
+             f"unknown composition '{self.model.composition}' (choose: {', '.join(COMPOSITIONS)})"),
+            (self.rae.train_trees not in TRAIN_TREES, "rae.train_trees",
+             f"rae.train_trees must be one of {', '.join(TRAIN_TREES)}"),
+            (self.train.monitor not in MONITORS, "train.monitor",
+             f"unknown monitor '{self.train.monitor}' (choose: {', '.join(MONITORS)})"),
+            (self.data.source not in (None, "", *TREE_SOURCES), "data.source",
+             f"unknown tree source '{self.data.source}' (choose: {', '.join(TREE_SOURCES)}, or data.source = "
+             "\"\" with data.train and data.dev files)"),
+            (self.model.dim < 1 or self.model.word_dim < 1, "model.dim", "model.dim and model.word_dim must be positive"),
+            (not 0 <= self.model.dropout < 1 or not 0 <= self.model.embed_dropout < 1, "model.dropout",
+             "dropout rates must be in [0, 1)"),
+        ]
+        for bad, key, message in problems:
+            if bad:
+                err = TaggerError(message, origin)
+                err.key = key  # type: ignore[attr-defined]
+                raise err
+
+
+def recipe_path(name_or_path: str) -> Path | None:
+    """The TOML file a recipe name or path means, or None when there is none."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.exists():
+        return path
+    try:
+        named = recipes_dir() / f"{name_or_path}.toml"
+    except TaggerError:
+        return None
+    return named if named.exists() else None
+
+
+def read_recipe_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except UnicodeDecodeError as err:
+        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
+    except tomllib.TOMLDecodeError as err:
+        raise TaggerError(f"not a valid TOML recipe: {err}", path) from None
+    return raw, text
+
+
+def load_tree_recipe(name_or_path: str, overrides: list[str] | None = None) -> TreeRecipe:
+    """A named recipe or a TOML file, with ``--set`` overrides applied; a mistake in
+    the file itself is reported with its line."""
+    path = recipe_path(name_or_path)
+    if path is None:
+        raise TaggerError(f"unknown recipe '{name_or_path}'")
+    raw, text = read_recipe_toml(path)
+    raw.setdefault("name", path.stem)
+    try:
+        TreeRecipe.from_dict(raw, str(path))
+    except TaggerError as err:
+        err.line = _line_of(text, getattr(err, "key", None))
+        raise
+    return TreeRecipe.from_dict(apply_overrides(raw, overrides or []), str(path))
