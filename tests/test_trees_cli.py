@@ -175,7 +175,8 @@ def test_bad_input_is_one_line_and_writes_nothing(lstm_run, tmp_path):
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     overrides = [f"data.train='{DATA / 'train.txt'}'", f"data.dev='{DATA / 'dev.txt'}'", "model.word_dim=16",
-                 "model.dim=16", "train.batch_size=8", "train.max_epochs=3", "train.seed=4", "model.word_dropout=0.2"]
+                 "model.dim=16", "train.batch_size=8", "train.max_epochs=3", "train.seed=4", "model.word_dropout=0.2",
+                 "model.average=0.9"]
     straight = train_trees(load_tree_recipe("sst-trees", overrides), tmp_path / "straight")
 
     calls = {"n": 0}
@@ -207,9 +208,10 @@ def test_unlabelled_sentences_train_only_the_autoencoder(tmp_path):
     overrides = [f"data.train='{DATA / 'train.txt'}'", f"data.dev='{DATA / 'dev.txt'}'", "model.composition='rae'",
                  "model.word_dim=8", "model.dim=8", f"data.unlabelled='{text}'"]
     recipe = load_tree_recipe("sst-trees", overrides)
-    from tagger.trees.data import read_sentences, load_trees
-    from tagger.trees.train import build_model
     from rich.console import Console
+
+    from tagger.trees.data import load_trees, read_sentences
+    from tagger.trees.train import build_model
 
     corpus = load_trees(recipe.data, ("train", "valid"))
     model, vocab = build_model(recipe, corpus["train"], Console(quiet=True))
@@ -221,3 +223,23 @@ def test_unlabelled_sentences_train_only_the_autoencoder(tmp_path):
     assert loss.item() > 0
     assert model.composition.encoder.weight.grad.abs().sum() > 0 and model.composition.decoder.weight.grad.abs().sum() > 0
     assert model.classify.weight.grad is None  # no labels, no sentiment gradient
+
+
+def test_pretrained_vectors_initialise_the_words(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("Film 0.1 0.2 0.3\nwonderful 1 0 -1\nzeppelin 0.5 0.5 0.5\n")
+    from rich.console import Console
+
+    from tagger.trees.train import build_model
+
+    recipe = load_tree_recipe("sst-trees", [f"model.vectors='{vectors}'", "model.dim=4"])
+    model, vocab = build_model(recipe, read_trees(DATA / "train.txt"), Console(quiet=True))
+    assert recipe.model.word_dim == 3 and model.embed.weight.shape[1] == 3
+    assert model.embed.weight[vocab.id("film")].tolist() == pytest.approx([0.1, 0.2, 0.3])  # lowercased keys
+    assert model.embed.weight[vocab.id("wonderful")].tolist() == pytest.approx([1.0, 0.0, -1.0])
+    assert "zeppelin" in vocab  # a word only the vectors know still gets its vector at prediction
+
+    run = tmp_path / "run"
+    train_cli(run, "--max-epochs", "1", "--vectors", str(vectors))
+    config = json.loads((run / "best" / "config.json").read_text())
+    assert config["recipe"]["model"]["vectors"] == str(vectors) and config["recipe"]["model"]["word_dim"] == 3

@@ -223,7 +223,7 @@ def test_greedy_merges_equal_brute_force_on_tiny_sentences():
     for leaves, merges in zip(sentences, batched):
         assert merges == brute_force_merges(rae, leaves)
     tree = tree_from_merges(list("abcdef"), batched[5])
-    assert tree.spans()[-1] == (0, 6) and sorted(tree.heights())[0] == 0
+    assert tree.spans()[-1] == (0, 6) and tree.heights()[:6] == [0] * 6
 
 
 def test_greedy_tree_of_a_500_word_sentence_stays_linear_in_memory():
@@ -294,3 +294,20 @@ def test_binary_probabilities_without_a_binary_head_sum_the_fine_classes():
     fine, binary = model.probabilities(NodeOutputs(None, None, fine_logits, None))
     assert fine.tolist()[0] == pytest.approx([0.1, 0.2, 0.3, 0.25, 0.15])
     assert binary.tolist()[0] == pytest.approx([0.3 / 0.7, 0.4 / 0.7])
+
+
+def test_weight_average_by_hand():
+    from tagger.trees.train import WeightAverage
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    layer.weight.data.fill_(0.0)
+    average = WeightAverage(layer, decay=0.5)
+    layer.weight.data.fill_(1.0)
+    average.update(step=0)  # early on the decay is (1 + 0) / (10 + 0) = 0.1: 0.1 * 0 + 0.9 * 1
+    assert next(average.buffers()).item() == pytest.approx(0.9)
+    layer.weight.data.fill_(3.0)
+    average.update(step=100)  # later it is capped at 0.5: 0.5 * 0.9 + 0.5 * 3
+    with average.swapped_in():
+        assert layer.weight.item() == pytest.approx(1.95)
+    assert layer.weight.item() == 3.0  # the training weights come back
+    assert list(average.state_dict()) == ["weight"]

@@ -10,7 +10,14 @@ from tagger.errors import TaggerError
 from tagger.trees import source as tree_source
 from tagger.trees.metrics import bracket_f1, brackets
 from tagger.trees.source import load_sst_trees
-from tagger.trees.tree import Tree, TreeSyntaxError, balanced_tree, parse_tree, read_trees, tree_from_merges
+from tagger.trees.tree import (
+    Tree,
+    TreeSyntaxError,
+    balanced_tree,
+    parse_tree,
+    read_trees,
+    tree_from_merges,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "trees"
 
@@ -96,7 +103,7 @@ def test_bad_trees_name_file_line_and_column(tmp_path, line, message, line_no, c
 
 def test_not_utf8_names_line_and_character_column(tmp_path):
     path = tmp_path / "latin1.txt"
-    path.write_bytes("(2 (2 fine) (2 tree))\n(2 (2 café) (2 x))\n".encode("utf-8") + "(2 (2 caf\xe9) (2 x))\n".encode("latin-1"))
+    path.write_bytes("(2 (2 fine) (2 tree))\n(2 (2 café) (2 x))\n".encode() + "(2 (2 caf\xe9) (2 x))\n".encode("latin-1"))
     with pytest.raises(TreeSyntaxError) as info:
         read_trees(path)
     assert (info.value.line, info.value.column) == (3, 10)

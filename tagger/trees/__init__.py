@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import struct
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 FAMILY = "tree"
 

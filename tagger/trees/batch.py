@@ -69,10 +69,10 @@ class TreeBatch:
     def num_trees(self) -> int:
         return len(self.rows)
 
-    def to(self, device: torch.device) -> "TreeBatch":
+    def to(self, device: torch.device) -> TreeBatch:
         if device.type == "cpu":
             return self
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        move = lambda t: t.to(device, non_blocking=True)
         levels = [Level(lv.start, lv.end, move(lv.left), move(lv.right)) for lv in self.levels]
         return TreeBatch(move(self.word_ids), levels, move(self.labels), move(self.sizes), move(self.roots),
                          self.rows, self.num_nodes)

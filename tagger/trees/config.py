@@ -7,10 +7,11 @@ names the dev number that picks the best epoch (see :data:`MONITORS`).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ..config import TrainConfig, _build, _line_of, apply_overrides, recipes_dir
 from ..errors import TaggerError
@@ -52,6 +53,9 @@ class TreeModelConfig:
     binary_head: bool = True  # a negative/positive classifier beside the 5-class one
     binary_weight: float = 1.0  # its share of the loss
     root_weight: float = 1.0  # the root's loss counts this many times a phrase's
+    # > 0: dev scores and the saved model use an exponential moving average of the weights
+    # (this decay per step; less early on), which evens out the step-to-step noise.
+    average: float = 0.0
     tokenizer: str = "ptb"  # how plain text given to predict is split into words
 
 
@@ -77,7 +81,7 @@ class TreeRecipe:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], origin: str = "<recipe>") -> "TreeRecipe":
+    def from_dict(cls, raw: dict[str, Any], origin: str = "<recipe>") -> TreeRecipe:
         raw = dict(raw)
         raw.setdefault("train", {})
         if isinstance(raw["train"], dict):
@@ -99,11 +103,12 @@ class TreeRecipe:
             (self.train.monitor not in MONITORS, "train.monitor",
              f"unknown monitor '{self.train.monitor}' (choose: {', '.join(MONITORS)})"),
             (self.data.source not in (None, "", *TREE_SOURCES), "data.source",
-             f"unknown tree source '{self.data.source}' (choose: {', '.join(TREE_SOURCES)}, or data.source = "
-             "\"\" with data.train and data.dev files)"),
+             (f"unknown tree source '{self.data.source}' (choose: {', '.join(TREE_SOURCES)}, or data.source = "
+              "\"\" with data.train and data.dev files)")),
             (self.model.dim < 1 or self.model.word_dim < 1, "model.dim", "model.dim and model.word_dim must be positive"),
             (not 0 <= self.model.dropout < 1 or not 0 <= self.model.embed_dropout < 1, "model.dropout",
              "dropout rates must be in [0, 1)"),
+            (not 0 <= self.model.average < 1, "model.average", "model.average (a decay) must be in [0, 1)"),
         ]
         for bad, key, message in problems:
             if bad:

@@ -51,8 +51,8 @@ def _edges(pred: TreePrediction) -> list[tuple[int, int]]:
 
 def tree_svg(pred: TreePrediction) -> str:
     geo, labels = layout(pred), pred.labels
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{geo.width:.0f}" height="{geo.height:.0f}" '
-             f'viewBox="0 0 {geo.width:.0f} {geo.height:.0f}" font-family="sans-serif" font-size="12">']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{geo.width:.0f}" height="{geo.height:.0f}" '
+              f'viewBox="0 0 {geo.width:.0f} {geo.height:.0f}" font-family="sans-serif" font-size="12">')]
     for parent, child in _edges(pred):
         parts.append(f'<line x1="{geo.x[parent]:.1f}" y1="{geo.y[parent]:.1f}" x2="{geo.x[child]:.1f}" '
                      f'y2="{geo.y[child]:.1f}" stroke="#888" stroke-width="1.2"/>')

@@ -10,7 +10,15 @@ from safetensors.torch import save as safetensors_bytes
 from torch import Tensor
 
 from ..errors import TaggerError
-from ..files import WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir
+from ..files import (
+    WEIGHTS_FILE,
+    atomic_write,
+    atomic_write_text,
+    check_weights,
+    read_json_object,
+    read_weights,
+    resolve_dir,
+)
 from ..vocab import Vocab
 from .config import FAMILY, TreeRecipe
 from .model import TreeModel

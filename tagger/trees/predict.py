@@ -26,7 +26,7 @@ class TreePredictor:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "TreePredictor":
+    def load(cls, path: str | Path, device: str = "cpu") -> TreePredictor:
         from ..predict import resolve_device
 
         model, recipe, vocab = load_model(path, resolve_device(device))

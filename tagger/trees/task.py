@@ -69,7 +69,7 @@ class TreeSentiment:
         size = batch_size or (self.recipe.train.batch_size if rng else self.recipe.train.eval_batch_size)
         encoded = self.encoded[split]
         order = list(range(len(encoded)))
-        height = lambda i: int(encoded[i].heights[-1])  # noqa: E731
+        height = lambda i: int(encoded[i].heights[-1])
         if rng is None:
             order.sort(key=height)
             chunks = [order[s : s + size] for s in range(0, len(order), size)]

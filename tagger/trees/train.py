@@ -6,12 +6,21 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ..checkpoint import CHECKPOINT_FILE, LoopState, load_checkpoint, save_checkpoint
@@ -69,6 +78,39 @@ class TreeTrainResult:
     epochs: list[TreeEpoch] = field(default_factory=list)
     seconds: float = 0.0
     stopped_because: str = ""
+
+
+class WeightAverage(torch.nn.Module):
+    """An exponential moving average of a model's weights, kept as buffers (so a
+    checkpoint holds it). The decay grows from 0.1 towards ``decay`` over the first
+    steps, so early weights do not linger."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        super().__init__()
+        self.decay = decay
+        self.params = [p for _, p in model.named_parameters()]
+        for name, param in model.named_parameters():
+            self.register_buffer(name.replace(".", "__"), param.detach().clone())
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        weight = 1 - min(self.decay, (1 + step) / (10 + step))
+        for average, param in zip(self.buffers(), self.params):
+            average.lerp_(param, weight)
+
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """The averaged weights in the model for the duration of the block."""
+        kept = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for param, average in zip(self.params, self.buffers()):
+                param.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, value in zip(self.params, kept):
+                    param.copy_(value)
 
 
 def build_model(recipe: TreeRecipe, train: list, console: Console) -> tuple[TreeModel, Vocab]:
@@ -146,10 +188,13 @@ class TreeTrainer:
         if ckpt is None:
             model, vocab = build_model(recipe, corpus["train"], self.console)
         else:
-            model, recipe, vocab = model_from_parts(ckpt.config, ckpt.vocab_json, ckpt.model_weights,
-                                                    self.run_dir / CHECKPOINT_FILE)
+            weights = ckpt.model_weights
+            if recipe.model.average > 0:  # the checkpoint holds model.* and average.* tensors
+                weights = {k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")}
+            model, recipe, vocab = model_from_parts(ckpt.config, ckpt.vocab_json, weights, self.run_dir / CHECKPOINT_FILE)
             self.recipe = recipe
         model.to(resolve_device(cfg.device)).train()
+        self.average = WeightAverage(model, recipe.model.average) if recipe.model.average > 0 else None
         unlabelled = []
         if recipe.data.unlabelled and model.builds_trees:
             unlabelled = read_sentences(recipe.data.unlabelled, recipe.model.tokenizer, recipe.data.max_unlabelled)
@@ -173,6 +218,9 @@ class TreeTrainer:
         )
 
     def restore(self, ckpt) -> None:
+        if self.average is not None:
+            self.average.load_state_dict(
+                {k[len("average."):]: v for k, v in ckpt.model_weights.items() if k.startswith("average.")})
         self.optimizer.load_state_dict(ckpt.optimizer_state)
         self.schedule.load_state_dict(ckpt.schedule_state)
         torch.set_rng_state(ckpt.torch_rng)
@@ -183,7 +231,10 @@ class TreeTrainer:
     def checkpoint(self) -> None:
         self.loop.records = [asdict(r) for r in self.records]
         config, vocab_json, _ = model_parts(self.model, self.recipe, self.vocab)
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, config=config, vocab_json=vocab_json, model=self.model,
+        saved = self.model
+        if self.average is not None:  # the running average is part of the training state
+            saved = torch.nn.ModuleDict({"model": self.model, "average": self.average})
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, config=config, vocab_json=vocab_json, model=saved,
                         optimizer=self.optimizer, schedule_state=self.schedule.state_dict(), loop=self.loop)
 
     def run(self, ckpt) -> TreeTrainResult:
@@ -231,6 +282,8 @@ class TreeTrainer:
                 torch.nn.utils.clip_grad_norm_(self.params, cfg.clip)
             self.optimizer.step()
             self.schedule.batch_done()
+            if self.average is not None:
+                self.average.update((loop.epoch - 1) * self.steps + i)
             loop.step = i + 1
             loop.total_loss += loss.item() * batches[i].level.num_trees
             loop.seen_sentences += batches[i].level.num_trees
@@ -252,7 +305,11 @@ class TreeTrainer:
         loop, cfg = self.loop, self.cfg
         train_seconds = loop.epoch_seconds
         eval_start = time.perf_counter()
-        report, score = self.task.evaluate("valid")
+        averaged = self.average.swapped_in() if self.average is not None else nullcontext()
+        with averaged:  # scored and saved with the averaged weights
+            report, score = self.task.evaluate("valid")
+            if score > loop.best_score:
+                save_model(self.run_dir / "best", self.model, self.recipe, self.vocab)
         report.pop("confusion", None)
         seconds = train_seconds + time.perf_counter() - eval_start
         record = TreeEpoch(loop.epoch, loop.total_loss / max(1, loop.seen_sentences), score, report,
@@ -263,7 +320,6 @@ class TreeTrainer:
         improved = score > loop.best_score
         if improved:
             loop.best_score, loop.best_epoch, loop.bad_epochs = score, loop.epoch, 0
-            save_model(self.run_dir / "best", self.model, self.recipe, self.vocab)
         else:
             loop.bad_epochs += 1
         self.write_logs()

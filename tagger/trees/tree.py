@@ -80,7 +80,7 @@ class Tree:
             out.append(1 + max(out[left], out[right]))
         return out
 
-    def with_labels(self, labels: Sequence[int | None]) -> "Tree":
+    def with_labels(self, labels: Sequence[int | None]) -> Tree:
         return Tree(list(self.words), list(self.children), list(labels))
 
     def to_string(self, labels: Sequence[int | None] | None = None) -> str:
@@ -130,7 +130,7 @@ class _Node:
     column: int
     label: int | None
     word: str | None = None
-    parts: list["_Node"] = field(default_factory=list)
+    parts: list[_Node] = field(default_factory=list)
 
 
 def parse_tree(text: str, path: str | Path | None = None, line: int | None = None,
