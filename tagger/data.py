@@ -33,3 +33,22 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+class Sentences(list):
+    """A list of :class:`Sentence` that also says which tag scheme was detected per
+    span task (``{"ner": "iob1"}``) when a reader was asked to detect it: users see it,
+    since the scheme changes every span."""
+
+    def __init__(self, items=(), schemes: dict[str, str] | None = None):
+        super().__init__(items)
+        self.schemes: dict[str, str] = dict(schemes or {})
+
+
+def describe_schemes(corpus: dict[str, list[Sentence]]) -> list[str]:
+    """One line per split and task whose scheme was detected: ``train ner: IOB1 (detected), read as BIO``."""
+    lines = []
+    for split, sentences in corpus.items():
+        for task, scheme in getattr(sentences, "schemes", {}).items():
+            lines.append(f"{split} {task} tags: {scheme.upper()} (detected), converted to BIO")
+    return lines

@@ -89,10 +89,11 @@ def atomic_write(path: Path, write) -> None:
     leaves a half-written file under the real name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    # mkstemp makes the file private (0600); a model is meant to be shared like any file.
-    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600), and some writers (safetensors >= 0.8)
+        # recreate it: set the mode last, as for any file a user shares (0644 under umask 022).
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -27,12 +27,6 @@ FORMATS = ("spans", "conll", "jsonl")
 TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see cli._release_freed_memory)
 
 
-def is_blank(item: str | list[str]) -> bool:
-    """An input item that gives no output (predict skips sentences without words).
-    Every tokenizer finds a word in any text that is not all whitespace."""
-    return not item.strip() if isinstance(item, str) else not item
-
-
 def record_end(fmt: str) -> bytes:
     """What ends one sentence's output: a newline, or (CoNLL) a blank line."""
     if fmt not in FORMATS:
@@ -86,12 +80,12 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def format_chunk(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
     """The output of a chunk of input items (strings are tokenized by the model's own
-    tokenizer), one record per item with words, in ``fmt``."""
+    tokenizer), one record per item, in ``fmt``: an item without words gets an empty record."""
     from .cli import OutputFormat, format_prediction
 
     output_format = OutputFormat(fmt)
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
-    words = [w for w in (tagger.words(item) for item in chunk) if w]
+    words = [tagger.words(item) for item in chunk]
     if tagger.sentence_tasks:
         predicted, proba = tagger.predict_with_proba(words)
     else:

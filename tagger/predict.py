@@ -6,28 +6,26 @@ from pathlib import Path
 
 import torch
 
-from .batching import Encoded, encode, eval_batches
+from .batching import Batch, Encoded, encode, eval_batches
 from .data import Sentence
+from .device import resolve_device  # noqa: F401  (re-exported: callers import it from here)
 from .errors import TaggerError
 from .metrics import classification_report, multilabel_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
 from .tokenize import get_tokenizer
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TaggerError(f"device '{name}' requested but no CUDA GPU is available")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise TaggerError(f"unknown device '{name}' (use cpu, cuda, cuda:N or auto)") from None
+def _batches(encoded: Sequence[Encoded | None], batch_size: int) -> Iterator[tuple[Batch, list[int]]]:
+    """Eval batches of the sentences that have words, each with the input positions of
+    its rows: an empty sentence (``None``) is never run, and gets empty labels in place."""
+    present = [i for i, e in enumerate(encoded) if e is not None]
+    for batch in eval_batches([encoded[i] for i in present], batch_size):
+        yield batch, [present[i] for i in batch.index]
 
 
 def decode_corpus(
     model: SequenceTagger,
-    encoded: Sequence[Encoded],
+    encoded: Sequence[Encoded | None],
     batch_size: int = 256,
     probabilities: dict[str, list[list[float]]] | None = None,
 ) -> list[dict[str, list[str]]]:
@@ -38,45 +36,46 @@ def decode_corpus(
     labels (the most probable class, or for a multi-label task every class at or
     above the head's threshold, possibly none). Pass a dict as ``probabilities``
     to also get, per sentence task, each sentence's class probabilities (in the
-    order of the task's label vocabulary).
+    order of the task's label vocabulary). An empty sentence (``None``) gets empty
+    labels and no probabilities.
     """
     device = next(model.parameters()).device
     model.eval()
-    out: list[dict[str, list[str]]] = [{} for _ in encoded]
+    out: list[dict[str, list[str]]] = [{task: [] for task in model.tasks} for _ in encoded]
     sentence_tasks = set(model.sentence_tasks)
     if probabilities is not None:
         for task in sentence_tasks:
             probabilities[task] = [[] for _ in encoded]
     with torch.inference_mode():
-        for batch in eval_batches(encoded, batch_size):
+        for batch, positions in _batches(encoded, batch_size):
             decoded = model.decode(batch.to(device))
             lengths = batch.lengths.tolist()
             for task, ids in decoded.items():
                 itos = model.vocabs.labels[task].itos
                 if task in sentence_tasks:
                     probs = ids.float().cpu()
-                    for pos, chosen, row in zip(batch.index, model.heads[task].choose(probs), probs.tolist()):
+                    for pos, chosen, row in zip(positions, model.heads[task].choose(probs), probs.tolist()):
                         out[pos][task] = [itos[i] for i in chosen]
                         if probabilities is not None:
                             probabilities[task][pos] = row
                     continue
-                for pos, row, n in zip(batch.index, ids.cpu().tolist(), lengths):
+                for pos, row, n in zip(positions, ids.cpu().tolist(), lengths):
                     out[pos][task] = [itos[i] for i in row[:n]]
     return out
 
 
 def attention_corpus(
-    model: SequenceTagger, encoded: Sequence[Encoded], task: str, batch_size: int = 256
+    model: SequenceTagger, encoded: Sequence[Encoded | None], task: str, batch_size: int = 256
 ) -> list[tuple[list[float], list[float]]]:
     """For an attention-pooling sentence task: (class probabilities, a weight per
-    token) for every sentence, in input order."""
+    token) for every sentence, in input order (two empty lists for an empty one)."""
     device = next(model.parameters()).device
     model.eval()
     out: list[tuple[list[float], list[float]]] = [([], []) for _ in encoded]
     with torch.inference_mode():
-        for batch in eval_batches(encoded, batch_size):
+        for batch, positions in _batches(encoded, batch_size):
             probs, weights = model.attention(batch.to(device), task)
-            for pos, p, w, n in zip(batch.index, probs.cpu().tolist(), weights.cpu().tolist(), batch.lengths.tolist()):
+            for pos, p, w, n in zip(positions, probs.cpu().tolist(), weights.cpu().tolist(), batch.lengths.tolist()):
                 out[pos] = (p, w[:n])
     return out
 
@@ -194,9 +193,11 @@ class Tagger:
             words = words[: data.max_tokens]
         return words
 
-    def _encode(self, sentences: Iterable[Sequence[str] | str]) -> list[Encoded]:
+    def _encode(self, sentences: Iterable[Sequence[str] | str]) -> list[Encoded | None]:
+        """The model's input per sentence; ``None`` for one without words (tagged as empty)."""
         vocabs = self.model.vocabs
-        return [encode(self.words(s), vocabs, with_labels=False) for s in sentences]
+        words = (self.words(s) for s in sentences)
+        return [encode(w, vocabs, with_labels=False) if w else None for w in words]
 
     def predict_all(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, list[str]]]:
         """Every task's labels for each sentence; a string is tokenized first. A token
@@ -253,7 +254,7 @@ class Tagger:
                 "(train with --set heads.N.pooling=attention)"
             )
         words = [self.words(s) for s in sentences]
-        encoded = [encode(w, self.model.vocabs, with_labels=False) for w in words]
+        encoded = [encode(w, self.model.vocabs, with_labels=False) if w else None for w in words]
         weights = attention_corpus(self.model, encoded, task, self.batch_size)
         return [list(zip(w, ws)) for w, (_, ws) in zip(words, weights)]
 
@@ -277,5 +278,12 @@ class Tagger:
 
 
 def load(path: str | Path, device: str = "cpu") -> Tagger:
-    """Load a model directory (or a training run directory) for prediction."""
+    """Load a model directory (or a training run directory) for prediction; a tree
+    model (``"family": "tree"``) loads as a :class:`tagger.trees.predict.TreePredictor`."""
+    from .trees import is_tree_model
+
+    if is_tree_model(path):
+        from .trees import load as load_tree_model
+
+        return load_tree_model(path, device)
     return Tagger.load(path, device)

@@ -28,12 +28,15 @@ from rich.table import Table
 from .batching import build_vocabs, encode, eval_batches, singleton_mask, train_batches
 from .config import Recipe, TrainConfig
 from .corpus import load_corpus
+from .data import describe_schemes
+from .device import set_threads
 from .errors import TaggerError
 from .checkpoint import CHECKPOINT_FILE, LoopState, load_checkpoint, save_checkpoint
 from .distributed import Dist, check_same, split, unsplit
 from .distributed import setup as setup_distributed
 from .model import SequenceTagger, atomic_write_text, model_from_parts, model_parts
 from .plots import plot_training
+from .recipe_check import check_recipe
 from .predict import decode_corpus, main_score, score
 from .vectors import extend_with_vectors, read_vectors
 from .vocab import UNK
@@ -132,7 +135,9 @@ def build_model(recipe: Recipe, corpus: dict, console: Console) -> tuple[Sequenc
         vocabs, vectors_init, coverage = extend_with_vectors(vocabs, words, matrix)
         recipe.embed.word_dim = matrix.shape[1]
         console.log(f"vectors: {len(words):,} words of dim {matrix.shape[1]}; {coverage:.1%} of training word types covered")
-    charlms = _load_charlms(recipe.embed.charlm, console) if recipe.embed.charlm else {}
+    charlms = load_charlms(recipe.embed.charlm) if recipe.embed.charlm else {}
+    for direction, lm in charlms.items():
+        console.log(f"char LM ({direction}): {lm.cfg.layers}x{lm.cfg.hidden} {lm.cfg.cell}")
     vocabs.charlm = {d: lm.describe() for d, lm in charlms.items()}
     model = SequenceTagger(recipe, vocabs)
     for direction, lm in charlms.items():
@@ -143,7 +148,8 @@ def build_model(recipe: Recipe, corpus: dict, console: Console) -> tuple[Sequenc
     return model, singleton_mask(corpus["train"], vocabs)
 
 
-def _load_charlms(spec: str, console: Console) -> dict:
+def load_charlms(spec: str) -> dict:
+    """The forward and backward char LMs named by ``embed.charlm`` ("FWD_DIR,BWD_DIR"), checked."""
     from .lm.model import load_lm
 
     paths = [p.strip() for p in spec.split(",") if p.strip()]
@@ -158,7 +164,6 @@ def _load_charlms(spec: str, console: Console) -> dict:
                 f"the {'second' if direction == 'bwd' else 'first'} charlm model must be "
                 f"{'a backward LM (lm train --backward)' if direction == 'bwd' else 'a forward LM'}", path
             )
-        console.log(f"char LM ({direction}): {lm.cfg.layers}x{lm.cfg.hidden} {lm.cfg.cell} from {path}")
     return lms
 
 
@@ -180,12 +185,15 @@ def train(
     *,
     resume: bool = False,
     checkpoint_every: int = 0,
+    changes: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``recipe`` into the run directory ``output`` (best model in ``output/best``).
 
     With ``resume=True`` the recipe, weights, optimiser, schedule, random state and
     batch order come from ``output/checkpoint.safetensors`` and the run continues
     where it stopped; on a CPU it ends exactly as an uninterrupted run would.
+    ``changes`` sets ``train`` fields that only say how the run goes on (threads,
+    device, max_minutes).
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), each process trains on its share of
     every batch with DistributedDataParallel (see :mod:`tagger.distributed`):
@@ -198,11 +206,14 @@ def train(
     ckpt = load_checkpoint(ckpt_path) if resume else None
     if ckpt is not None:
         recipe = Recipe.from_dict(ckpt.config["recipe"], str(ckpt_path))
+        for name, value in (changes or {}).items():
+            console.log(f"resuming with train.{name} = {value} (was {getattr(recipe.train, name)})")
+            setattr(recipe.train, name, value)
     if recipe is None:
         raise TaggerError("give a recipe, or --resume RUN_DIR")
+    check_recipe(recipe)  # before any data is read or any file written
     cfg = recipe.train
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     dist = setup_distributed(cfg.device)
     try:
         return _train(recipe, run_dir, console, ckpt, checkpoint_every, dist)
@@ -223,6 +234,8 @@ def _train(
 
     started = time.perf_counter()
     corpus = load_corpus(recipe.data, recipe.heads, ("train", "valid"))
+    for line in describe_schemes(corpus):
+        console.log(line)
     if ckpt is None:
         model, singletons = build_model(recipe, corpus, console)
     else:

@@ -123,7 +123,7 @@ def test_cli_predict_files(demo_model, tmp_path):
     conll.write_text("Anna NNP\nvisited VBD\n\nOslo NNP\n")
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_text('{"tokens": ["Anna", "visited", "Oslo"]}\n{"text": "The council met."}\n')
-    for path, count in ((text, 2), (conll, 2), (jsonl, 2)):
+    for path, count in ((text, 3), (conll, 2), (jsonl, 2)):  # the blank line of text is an empty record
         out = tmp_path / (path.name + ".out")
         result = runner.invoke(app, ["predict", str(demo_model), "--input", str(path), "-f", "jsonl", "-o", str(out)])
         assert result.exit_code == 0, result.output
@@ -187,3 +187,37 @@ def test_train_without_dev_is_a_user_error(tmp_path):
     column.write_text("EU\tB-ORG\n")
     result = runner.invoke(app, ["train", "demo", "--train", str(column)])
     assert result.exit_code == 1 and "--dev" in result.output
+
+
+def test_every_file_of_a_run_is_readable_by_others(demo_model):
+    """0644 under the usual umask, like any file: a model on a shared path serves other
+    users and Spark executors (mkstemp's 0600 must not survive, whatever the writer does)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    run = demo_model.parent
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert {"checkpoint.safetensors", "model.safetensors", "config.json", "vocab.json"} <= {p.name for p in files}
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+def test_a_detected_tag_scheme_is_said_on_stderr(demo_model, tmp_path):
+    """The demo files are IOB1; with --scheme auto (the default) training and evaluation say
+    so, since the scheme changes every span. A declared scheme is not announced."""
+    bio = tmp_path / "bio.txt"
+    bio.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(demo_model)])
+    assert result.exit_code == 0, result.stderr
+    assert "demo valid ner tags: IOB1 (detected), converted to BIO" in result.stderr
+    result = runner.invoke(app, ["evaluate", str(demo_model), "--file", str(bio)])
+    assert f"{bio} ner tags: BIO (detected)" in result.stderr
+    run = runner.invoke(app, ["train", "demo", "-o", str(tmp_path / "run"), "--max-epochs", "1",
+                              *[arg for o in TINY for arg in ("--set", o)]])
+    assert run.exit_code == 0 and "train ner tags: IOB1 (detected), converted to BIO" in run.stderr
+    files = ["--train", str(demo_dir() / "train.txt"), "--dev", str(demo_dir() / "valid.txt")]
+    declared = runner.invoke(app, ["train", "demo", *files, "-o", str(tmp_path / "run2"), "--max-epochs", "1",
+                                   "--scheme", "iob1", *[arg for o in TINY for arg in ("--set", o)]])
+    assert declared.exit_code == 0, declared.stderr
+    assert "ner tags" not in declared.stderr and "chunk tags: IOB1 (detected)" in declared.stderr

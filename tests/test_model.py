@@ -433,10 +433,10 @@ def test_predict_unknown_task_is_error(demo_vocabs):
     assert "ner" in str(info.value)
 
 
-def test_predict_empty_sentence_is_error(demo_vocabs):
+def test_predict_empty_sentence_is_empty_in_place(demo_vocabs):
     tagger = Tagger(tiny_model(demo_vocabs))
-    with pytest.raises(TaggerError, match="empty"):
-        tagger.predict(["   "])
+    assert tagger.predict(["   ", [], ["EU"]])[:2] == [[], []]
+    assert len(tagger.predict(["   ", [], ["EU"]])[2]) == 1
 
 
 def test_evaluate_reports_scores(demo_train, demo_vocabs):

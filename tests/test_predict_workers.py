@@ -44,7 +44,7 @@ def model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     """The same 600 sentences as text, JSONL (tokens and text, mixed) and CoNLL, with
-    blank lines and an empty token list that produce no output."""
+    blank lines (text) and empty token lists (JSONL) that each give an empty record."""
     folder = tmp_path_factory.mktemp("workers_inputs")
     rng = random.Random(0)
     words = [s.words for s in read_conll2003(demo_dir() / "train.txt")]
@@ -90,7 +90,10 @@ def test_two_workers_write_what_one_process_writes(model, inputs, reference, tmp
         predict(model, inputs[kind], out, fmt, "--workers", "2")
         assert out.read_text(encoding="utf-8") == reference[kind, fmt], (kind, fmt)
     records = [json.loads(line) for line in reference["jsonl", "jsonl"].splitlines()]
-    assert len(records) == 600 and all(r["tokens"] and len(r["ner"]) == len(r["tokens"]) for r in records)
+    assert len(records) == 606 and all(len(r["ner"]) == len(r["tokens"]) for r in records)
+    assert [i for i, r in enumerate(records) if not r["tokens"]] == [1 + 101 * k + k for k in range(6)]
+    assert len(reference["text", "spans"].splitlines()) == 607  # 600 lines and 7 blank ones, in place
+    assert reference["text", "conll"].count("\n\n") == 607
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "conll", "spans"])

@@ -102,9 +102,11 @@ def test_column_count_mismatch_names_line(tmp_path):
     # without expected_columns the first data line sets the count
     with pytest.raises(TaggerError, match=r":3: expected 2 columns, found 3"):
         read_columns(write(tmp_path, "a O\nb O\nc X O\n"))
-    # conll2003 insists on 4 even when the file is consistent
-    with pytest.raises(TaggerError, match=r":1: expected 4 columns, found 2"):
+    # conll2003 insists on 4 even when the file is consistent, and says how to read it instead
+    with pytest.raises(TaggerError) as info:
         read_conll2003(write(tmp_path, "a O\nb O\n"))
+    assert str(info.value).endswith(":1: expected 4 columns, found 2; for a file of words and tags, "
+                                    "use --format column --word-col 0 --tag-col -1")
 
 
 def test_invalid_tag_names_line(tmp_path):

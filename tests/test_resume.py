@@ -90,3 +90,32 @@ def test_sigint_stops_cleanly_and_says_where(tmp_path):
     assert proc.returncode == 0, err
     assert "Stopped on request" in err and "--resume" in err
     assert checkpoint_position(run / "checkpoint.safetensors") is not None
+
+
+def test_resume_honours_how_the_run_goes_on_and_refuses_what_it_learns(tmp_path):
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    first = runner.invoke(app, ["train", "demo", "-o", str(run), "--max-epochs", "1", *SMALL])
+    assert first.exit_code == 0, first.stderr
+    for option in (["--lr", "0.1"], ["--batch-size", "8"], ["--set", "encoder.hidden=8"], ["--scheme", "bio"],
+                   ["--max-epochs", "5"], ["--output", str(tmp_path / "elsewhere")], ["demo"]):
+        refused = runner.invoke(app, ["train", "--resume", str(run), *option])
+        assert refused.exit_code == 1, option
+        name = option[0] if option[0].startswith("-") else "recipe"
+        assert refused.stderr.strip() == (
+            f"error: --resume continues a run with its own recipe, so {name} cannot be given with it "
+            "(only --threads, --device, --max-minutes, --checkpoint-every can change between runs)"), refused.stderr
+    import torch
+
+    try:
+        resumed = runner.invoke(app, ["train", "--resume", str(run), "--threads", "2", "--max-minutes", "9",
+                                      "--device", "cpu"])
+    finally:
+        torch.set_num_threads(1)  # this process is the test session's: leave it as conftest set it
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming with train.threads = 2 (was 1)" in resumed.stderr
+    assert "resuming with train.max_minutes = 9.0 (was None)" in resumed.stderr

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tagger.data import Sentence
+from tagger.data import Sentence, Sentences
 from tagger.errors import TaggerError
 
 DOCSTART = "-DOCSTART-"
@@ -149,7 +149,10 @@ def read_columns(
             if ncols is None:
                 ncols = len(fields)
             if len(fields) != ncols:
-                raise TaggerError(f"expected {ncols} columns, found {len(fields)}", where, lineno)
+                # A file that is narrower from its first line on is another format, not a broken line.
+                hint = ("; for a file of words and tags, use --format column --word-col 0 --tag-col -1"
+                        if word_idx is None and 2 <= len(fields) < ncols else "")
+                raise TaggerError(f"expected {ncols} columns, found {len(fields)}{hint}", where, lineno)
             if word_idx is None:
                 setup(ncols, lineno)
             if not words:
@@ -177,11 +180,12 @@ def read_columns(
     if not sentences_words:
         raise TaggerError("no sentences found (the file is empty or holds only -DOCSTART- lines)", where)
 
+    detected = {}
     for task in span_list:
         k = tasks.index(task)
         task_scheme = schemes[task]
         if task_scheme == "auto":
-            task_scheme = detect_scheme(tags[k] for tags in sentences_tags)
+            task_scheme = detected[task] = detect_scheme(tags[k] for tags in sentences_tags)
         for s, tags in enumerate(sentences_tags):
             if task_scheme in ("bio", "iob2"):
                 bad = _first_bio_violation(tags[k])
@@ -197,10 +201,11 @@ def read_columns(
             except ValueError as err:
                 raise TaggerError(f"{task} tags of the sentence starting here: {err}", where, starts[s]) from None
 
-    return [
-        Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
-        for w, t, start in zip(sentences_words, sentences_tags, starts)
-    ]
+    return Sentences(
+        (Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
+         for w, t, start in zip(sentences_words, sentences_tags, starts)),
+        schemes=detected,
+    )
 
 
 def read_conll2003(path: str | Path, scheme: str | Mapping[str, str] = "auto") -> list[Sentence]:

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import err_console, user_errors
+from ..cli import stderr_console, user_errors
+from ..device import THREADS_HELP
 from ..errors import TaggerError
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich's help renderer costs 0.25 s of start-up on every --help (bench/startup.py).
+    rich_markup_mode=None,
 )
 
 
@@ -98,7 +101,7 @@ def train(
     max_vocab: Annotated[int, typer.Option(help="Word level: keep at most this many words.")] = 50_000,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the text first.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
 ) -> None:
     """Train a character- or word-level RNN language model with truncated BPTT."""
@@ -114,9 +117,9 @@ def train(
     )
     cfg.validate("command line")
     text, held_out, described = load_training_text(corpus, text_format, data_dir, valid)
-    err_console.log(f"training text: {described}")
+    stderr_console().log(f"training text: {described}")
     default = Path("runs") / f"lm-{level.value}-{cell.value}{'-backward' if backward else ''}"
-    train_lm(cfg, text, output or default, held_out, err_console)
+    train_lm(cfg, text, output or default, held_out, stderr_console())
 
 
 @app.command("score")
@@ -126,12 +129,14 @@ def score(
     text_file: Annotated[Path, typer.Argument(help="UTF-8 text to score.")],
     text_format: Annotated[TextFormat, typer.Option("--format", help="text, or the words of a conll2003/conllu/column corpus.")] = TextFormat.text,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Print bits per character (char model) or perplexity (word model) of a text."""
-    from ..predict import resolve_device
+    from ..device import resolve_device, set_threads
     from .model import load_lm
     from .train import score_text
 
+    set_threads(threads)
     lm = load_lm(model, resolve_device(device))
     text, _, _ = load_training_text(str(text_file), text_format, None, None)
     result = score_text(lm, text)
@@ -151,12 +156,14 @@ def generate(
     top_k: Annotated[Optional[int], typer.Option(help="Sample only among the K likeliest symbols.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed, for a repeatable sample.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Sample text from a language model."""
-    from ..predict import resolve_device
+    from ..device import resolve_device, set_threads
     from .generate import generate as sample
     from .model import load_lm
 
+    set_threads(threads)
     lm = load_lm(model, resolve_device(device))
     sys.stdout.write(sample(lm, prime.replace("\\n", "\n"), length, temperature, top_k, seed) + "\n")
 
@@ -173,6 +180,7 @@ def inspect(
     find: Annotated[bool, typer.Option("--find", help="Rank units by correlation with: inside quotes, inside brackets, position in line, line start, upper case.")] = False,
     top: Annotated[int, typer.Option(help="With --find: units listed per property.")] = 5,
     max_chars: Annotated[int, typer.Option(help="Read at most this many characters of the text.")] = 5000,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Colour each character by a hidden unit's activation; find interpretable units."""
     from rich.console import Console
@@ -181,7 +189,9 @@ def inspect(
     from .inspect import find_units, render_html, render_png, unit_activations
     from .model import load_lm
     from .text import read_text
+    from ..device import set_threads
 
+    set_threads(threads)
     lm = load_lm(model)
     if lm.cfg.level != "char":
         raise TaggerError("lm inspect colours characters: it needs a character-level model", model)
@@ -198,9 +208,9 @@ def inspect(
         Console().print(table)
     if unit is None:
         prop, (unit, r) = max(((p, us[0]) for p, us in ranking.items()), key=lambda x: abs(x[1][1]))
-        err_console.log(f"colouring by unit {unit} (correlation {r:+.3f} with '{prop}')")
+        stderr_console().log(f"colouring by unit {unit} (correlation {r:+.3f} with '{prop}')")
     if not 0 <= unit < acts.shape[1]:
         raise TaggerError(f"--unit must be in 0..{acts.shape[1] - 1}, got {unit}")
     render_html(text, acts[:, unit], output, title=f"unit {unit} ({state}, layer {layer}) of {model}")
     render_png(text, acts[:, unit], output.with_suffix(".png"), title=f"unit {unit}")
-    err_console.log(f"wrote {output} and {output.with_suffix('.png')}")
+    stderr_console().log(f"wrote {output} and {output.with_suffix('.png')}")

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..errors import TaggerError
 from ..files import atomic_write_text
-from ..predict import resolve_device
+from ..device import resolve_device, set_threads
 from ..train import OPTIMIZERS, StopOnSignal, seed_everything
 from .config import LMConfig
 from .model import LanguageModel, State
@@ -114,8 +114,7 @@ def train_lm(
 ) -> LMResult:
     console = console or Console(stderr=True)
     cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     started = time.perf_counter()
