@@ -1,0 +1,134 @@
+"""Micro-batching: requests that arrive together are tagged in one model batch.
+
+Each model has a :class:`MicroBatcher`. A request's sentences join its queue; once
+the model is free, a loop waits up to ``max_wait`` for more requests (not at all
+when ``max_batch`` sentences are already queued), takes requests up to
+``max_batch`` sentences, and runs the batch in the server's single model thread.
+Under concurrency the model then sees batches of many sentences, as offline
+``predict`` does, instead of one sentence at a time; a request waits at most
+``max_wait`` after the batch before it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from .models import ServedModel
+from .results import Prediction
+
+log = logging.getLogger("uvicorn.error")  # printed the way uvicorn prints its own lines
+
+
+@dataclass
+class Job:
+    sentences: list[list[str]]
+    explain: bool
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+def run_jobs(served: ServedModel, jobs: list[Job]) -> list[list[Prediction]]:
+    """Tag every sentence of ``jobs`` in one pass (one more pass for the attention of
+    the jobs that asked for it); sentences without words get empty predictions."""
+    tagger = served.tagger
+    words = [s for job in jobs for s in job.sentences if s]
+    labels, proba = tagger.predict_with_proba(words) if words else ([], [])
+    explained = [s for job in jobs if job.explain for s in job.sentences if s]
+    weights = {t: iter(tagger.explain(explained, t)) for t in served.attention_tasks} if explained else {}
+    predicted = iter(zip(labels, proba, strict=True))
+    out = []
+    for job in jobs:
+        results = []
+        for sentence in job.sentences:
+            if not sentence:
+                results.append(Prediction())
+                continue
+            sentence_labels, sentence_proba = next(predicted)
+            attention = {t: [w for _, w in next(pairs)] for t, pairs in weights.items()} if job.explain else {}
+            results.append(Prediction(sentence_labels, sentence_proba, attention))
+        out.append(results)
+    return out
+
+
+class MicroBatcher:
+    def __init__(self, served: ServedModel, executor: Executor, max_batch: int, max_wait_s: float):
+        self.served, self.executor = served, executor
+        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.pending: deque[Job] = deque()
+        self.queued = 0  # sentences in ``pending``
+        self.arrived = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.batches = self.sentences = 0  # counters for /v1/models
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher:{self.served.name}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        for job in self.pending:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("the server is shutting down"))
+        self.pending.clear()
+        self.queued = 0
+
+    async def predict(self, sentences: list[list[str]], explain: bool) -> list[Prediction]:
+        job = Job(sentences, explain, asyncio.get_running_loop().create_future())
+        self.pending.append(job)
+        self.queued += len(sentences)
+        self.arrived.set()
+        return await job.future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [job for job in await self._gather() if not job.future.done()]  # done: its client gave up
+            if not jobs:
+                continue
+            try:
+                results = await loop.run_in_executor(self.executor, run_jobs, self.served, jobs)
+            except Exception as err:  # a bug, not the client's input: log it, fail these requests only
+                log.exception("model '%s' failed on a batch of %d requests", self.served.name, len(jobs))
+                results = [err] * len(jobs)
+            self.batches += 1
+            self.sentences += sum(len(job.sentences) for job in jobs)
+            for job, result in zip(jobs, results, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    async def _gather(self) -> list[Job]:
+        """The next batch: the oldest job, and more as they come, until ``max_batch``
+        sentences or the oldest job has waited ``max_wait``."""
+        free_since = time.monotonic()
+        while not self.pending:
+            self.arrived.clear()
+            await self.arrived.wait()
+        # The wait counts from when the model could take the request: requests that
+        # queued during the last batch still wait for the clients whose answers just
+        # went out, or batches would stay as small as half the clients.
+        deadline = max(self.pending[0].queued_at, free_since) + self.max_wait_s
+        while self.queued < self.max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.arrived.clear()
+            try:  # waiting on an Event, not on a queue: a timeout can never drop a job
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                break
+        jobs, count = [], 0
+        while self.pending and (not jobs or count + len(self.pending[0].sentences) <= self.max_batch):
+            job = self.pending.popleft()
+            jobs.append(job)
+            count += len(job.sentences)
+        self.queued -= count
+        return jobs

@@ -1,0 +1,116 @@
+"""The models a server holds: loaded once at start, each under a name. A request picks
+one by that name; nothing a client sends ever becomes a path."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import TaggerError
+from ..lm.model import LM_FILE
+from ..model import CONFIG_FILE, resolve_model_dir
+from ..predict import Tagger
+
+# Names travel in URLs: keep them to characters that need no escaping.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    tagger: Tagger
+    span_tasks: list[str]
+    attention_tasks: list[str]
+    info: dict = field(default_factory=dict)  # what GET /v1/models says about it
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """``NAME=PATH``, or ``PATH`` named after its folder (a run's ``best/`` after the run)."""
+    rules = "up to 64 letters, digits, '_', '.', '-'"
+    name, sep, path = spec.partition("=")
+    if sep and path and not Path(spec).exists():
+        if not _NAME.match(name):
+            raise TaggerError(f"'{name}' cannot be a model name ({rules})")
+        return name, Path(path)
+    folder = Path(spec).resolve()
+    name = folder.parent.name if folder.name == "best" else folder.name
+    if not _NAME.match(name):
+        raise TaggerError(f"the folder name '{name}' cannot be a model name ({rules}): serve it as NAME={spec}")
+    return name, Path(spec)
+
+
+def load_models(specs: list[str], device: str = "cpu") -> dict[str, ServedModel]:
+    """Every model on the command line, by name; two models with one name are an error."""
+    if not specs:
+        raise TaggerError("give at least one model directory to serve")
+    models: dict[str, ServedModel] = {}
+    for spec in specs:
+        name, path = parse_spec(spec)
+        if name in models:
+            raise TaggerError(f"two models are named '{name}': name them with NAME=PATH")
+        models[name] = load_model(name, path, device)
+    return models
+
+
+def load_model(name: str, path: Path, device: str = "cpu") -> ServedModel:
+    for folder in (path, path / "best"):
+        if (folder / LM_FILE).exists() and not (folder / CONFIG_FILE).exists():
+            raise TaggerError("a language model: tagger serve serves taggers and classifiers "
+                              "(sample text with 'tagger lm generate')", path)
+    directory = resolve_model_dir(path)
+    tagger = Tagger.load(directory, device)
+    heads = tagger.model.recipe.heads
+    span_tasks = [h.task for h in heads if h.span and h.task not in tagger.sentence_tasks]
+    attention_tasks = [h.task for h in heads if h.task in tagger.sentence_tasks and h.pooling == "attention"]
+    served = ServedModel(name, tagger, span_tasks, attention_tasks)
+    served.info = describe(served, directory)
+    return served
+
+
+def describe(served: ServedModel, directory: Path) -> dict:
+    """Name, tasks with their labels, tokenizer and training metrics; never the path."""
+    tagger = served.tagger
+    recipe = tagger.model.recipe
+    tasks = []
+    for head in recipe.heads:
+        sentence = head.task in tagger.sentence_tasks
+        tasks.append({
+            "name": head.task, "kind": head.kind, "level": "sentence" if sentence else "token",
+            "span": head.task in served.span_tasks, "multi_label": bool(sentence and head.multi_label),
+            "attention": head.task in served.attention_tasks,
+            "labels": [label for label in tagger.model.vocabs.labels[head.task].itos if label != "<pad>"],
+        })
+    return {"name": served.name, "tasks": tasks, "tokenizer": recipe.data.tokenizer,
+            "training": training_summary(directory)}
+
+
+def training_summary(directory: Path) -> dict | None:
+    """The best epoch of the model's ``metrics.jsonl`` (its own, else its run's), or None."""
+    for candidate in (directory / "metrics.jsonl", directory.parent / "metrics.jsonl"):
+        epochs = _read_jsonl(candidate)
+        if epochs:
+            break
+    else:
+        return None
+    scored = [e for e in epochs if isinstance(e.get("dev_score"), (int, float))]
+    best = max(scored, key=lambda e: e["dev_score"]) if scored else epochs[-1]
+    return {"epochs": len(epochs), "best_epoch": best.get("epoch"), "dev_score": best.get("dev_score"),
+            "dev": best.get("dev")}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a file, skipping lines that are not (a run killed mid-write)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in lines:
+        try:  # NaN and Infinity (a diverged epoch) become null: JSON has no such numbers
+            item = json.loads(line, parse_constant=lambda _: None)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
