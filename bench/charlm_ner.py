@@ -20,18 +20,17 @@ import sys
 from pathlib import Path
 
 import torch
+from benchutil import find_data, write_result
+from ner_conll2003 import measure_prediction
 from rich.console import Console
 from rich.table import Table
 
-from benchutil import find_data, write_result
-from ner_conll2003 import measure_prediction
-
 from tagger.config import load_recipe
+from tagger.io.conll import read_conll2003
 from tagger.lm.config import LMConfig
 from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import score_text, train_lm
-from tagger.io.conll import read_conll2003
 from tagger.model import resolve_model_dir
 from tagger.train import train
 

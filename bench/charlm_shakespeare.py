@@ -19,7 +19,6 @@ import math
 import sys
 
 from benchutil import ROOT, find_data, write_result
-
 from rich.console import Console
 from rich.table import Table
 

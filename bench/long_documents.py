@@ -35,10 +35,9 @@ import time
 from pathlib import Path
 
 import torch
+from benchutil import ROOT, best_of, find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 from rich.console import Console
 from rich.table import Table
-
-from benchutil import ROOT, best_of, find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 
 from tagger.batching import encode  # noqa: E402
 from tagger.config import load_recipe  # noqa: E402
@@ -200,9 +199,11 @@ def main() -> int:
         ("  model only (pre-encoded)", f"{result['model_only_tokens_per_s']:,.0f}"),
         (f"  bare BiLSTM {in_dim}->{hidden} baseline, same process", f"{result['baseline_bilstm_tokens_per_s']:,.0f}"),
         ("  ratio ours / baseline", f"{result['speed_ratio_vs_baseline']:.2f}"),
-        ("tokens read per document", f"{n_tokens / args.docs:,.0f}" + (f" (max_tokens {result['max_tokens']})" if result["max_tokens"] else "")),
+        ("tokens read per document",
+         f"{n_tokens / args.docs:,.0f}" + (f" (max_tokens {result['max_tokens']})" if result["max_tokens"] else "")),
         (f"peak memory, batch of {args.batch_size}", f"{result['peak_memory_mb_batch']:,.0f} MB above start"),
-        (f"one {result['long_document_tokens']:,}-token document", f"{long_seconds:.2f} s, {result['peak_memory_mb_long_document']:,.0f} MB above start"),
+        (f"one {result['long_document_tokens']:,}-token document",
+         f"{long_seconds:.2f} s, {result['peak_memory_mb_long_document']:,.0f} MB above start"),
     ]:
         table.add_row(name, value)
     console.print(table)

@@ -22,10 +22,9 @@ import sys
 from pathlib import Path
 
 import torch
+from benchutil import HERE, best_of, find_data  # noqa: E402  (puts the checkout on sys.path)
 from rich.console import Console
 from rich.table import Table
-
-from benchutil import HERE, best_of, find_data  # noqa: E402  (puts the checkout on sys.path)
 
 from tagger.config import load_recipe  # noqa: E402
 from tagger.io.conll import read_conll2003  # noqa: E402

@@ -323,7 +323,8 @@ def main() -> int:
         table.add_row(*row)
     console.print(table)
     if split_words:
-        console.print("gold words the model reads differently, most often: " + ", ".join(f"{w} ({n})" for w, n in split_words.most_common(8)))
+        common = ", ".join(f"{w} ({n})" for w, n in split_words.most_common(8))
+        console.print("gold words the model reads differently, most often: " + common)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2))
     console.print(f"written {args.output}")

@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 import torch
+from benchutil import find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 from rich.console import Console
 from rich.table import Table
-
-from benchutil import find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 
 from tagger.config import load_recipe  # noqa: E402
 from tagger.train import train  # noqa: E402

@@ -1,17 +1,21 @@
-"""Tree models on the Stanford Sentiment Treebank: the four compositions side by side.
+"""Tree models on the Stanford Sentiment Treebank: the compositions side by side.
 
-    nice -n 10 python bench/trees_sst.py                               # all four, default budgets, one thread
+    nice -n 10 python bench/trees_sst.py                               # all five, default budgets, one thread
     python bench/trees_sst.py --models treelstm --minutes treelstm=30  # one model, its own budget
     python bench/trees_sst.py --speed-only                             # only the level-batching speed ratio
 
-Trains each model on the SST train split (8,544 trees; random word vectors, no
-pretrained vectors) with early stopping on dev, one model at a time, and reports
+Trains each model (Tree-LSTM, RNTN, recursive NN, the greedy recursive autoencoder,
+and that autoencoder with a Tree-LSTM cell as its encoder) on the SST train split
+(8,544 trees; random word vectors, no pretrained vectors) with early stopping on
+dev, one model at a time, and reports
 on dev the standard four numbers (fine-grained and binary accuracy at the root and
-over all phrases), training time and seconds per epoch. For the greedy recursive
-autoencoder it also reports its root accuracy on plain sentences (the trees it
-builds itself) and the bracket F1 of those trees against the parse trees, beside
-balanced and right-branching trees. Last, the speed of one training step (forward
-and backward) over 512 training trees, level-batched against one tree at a time.
+over all phrases), training time and seconds per epoch. For the autoencoders it
+also reports the root accuracy on plain sentences (the trees they build themselves)
+and the bracket F1 of those trees against the parse trees, beside balanced and
+right-branching trees. Last, the speed of one training pass (forward and backward)
+over 512 training trees, level-batched against one tree at a time. Each invocation
+adds its models to bench/results/trees_sst.json (--fresh starts it anew), so the
+models can be run one at a time.
 
 Reads the trees from $TAGGER_DATA_DIR/sst/trees or ../shared/data/sst/trees and
 skips cleanly when neither exists. Results: bench/results/trees_sst.json, models
@@ -28,10 +32,9 @@ import time
 from pathlib import Path
 
 import torch
+from benchutil import find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 from rich.console import Console
 from rich.table import Table
-
-from benchutil import find_data, write_result  # noqa: E402  (puts the checkout on sys.path)
 
 from tagger.trees.batch import encode_tree, make_batch  # noqa: E402
 from tagger.trees.config import load_tree_recipe  # noqa: E402
@@ -41,7 +44,8 @@ from tagger.trees.task import TreeSentiment  # noqa: E402
 from tagger.trees.train import train_trees  # noqa: E402
 from tagger.trees.tree import Tree, balanced_tree, read_trees  # noqa: E402
 
-MODELS = ("treelstm", "rntn", "rnn", "rae")
+MODELS = ("treelstm", "rntn", "rnn", "rae", "rae-treelstm")
+BUILDERS = ("rae", "rae-treelstm")  # models that build their own trees
 # Per model: recipe, overrides, default minutes of training.
 SETUPS = {
     "treelstm": ("sst-trees", [], 20.0),
@@ -50,6 +54,10 @@ SETUPS = {
     "rnn": ("sst-trees", ["model.composition='rnn'", "model.word_dim=100", "model.dim=100", "model.embed_dropout=0.3",
                           "model.dropout=0.3"], 8.0),
     "rae": ("sst-trees-rae", [], 15.0),
+    # The greedy autoencoder with a Tree-LSTM cell as its encoder, sized like the Tree-LSTM.
+    "rae-treelstm": ("sst-trees-rae", ["model.composition='rae-treelstm'", "model.word_dim=300", "model.dim=150",
+                                       "model.embed_dropout=0.5", "model.dropout=0.5", "train.optimizer='adamw'",
+                                       "train.weight_decay=0.05"], 15.0),
 }
 TARGETS = {"binary_root": 0.860, "fine_root": 0.460, "rae_binary_root_greedy": 0.824, "seconds_per_epoch": 60.0}
 SPEED_TREES = 512
@@ -91,7 +99,8 @@ def train_one(name: str, data: Path, minutes: float, threads: int, output: Path,
 
 
 def tree_quality(model_dir: str, dev: list[Tree]) -> dict:
-    """Bracket F1 of the autoencoder's own trees against the parse trees, with baselines."""
+    """Bracket F1 of a model's own trees against the parse trees, and its speed at
+    building them (the dev sentences; one 500-word sentence)."""
     model, recipe, vocab = load_model(model_dir)
     task = TreeSentiment(recipe, model, vocab, {})
     start = time.perf_counter()
@@ -100,13 +109,13 @@ def tree_quality(model_dir: str, dev: list[Tree]) -> dict:
     long_sentence = (["a", "moving", "but", "rather", "tedious", "film"] * 84)[:500]
     start = time.perf_counter()
     task.build_trees([long_sentence])
-    return {
-        "rae": bracket_f1(dev, built),
-        "balanced": bracket_f1(dev, [balanced_tree(t.words) for t in dev]),
-        "right_branching": bracket_f1(dev, [right_branching(t.words) for t in dev]),
-        "greedy_trees_per_second": len(dev) / seconds,
-        "greedy_500_words_seconds": time.perf_counter() - start,
-    }
+    return {"brackets": bracket_f1(dev, built), "greedy_trees_per_second": len(dev) / seconds,
+            "greedy_500_words_seconds": time.perf_counter() - start}
+
+
+def baselines(dev: list[Tree]) -> dict:
+    return {"balanced": bracket_f1(dev, [balanced_tree(t.words) for t in dev]),
+            "right_branching": bracket_f1(dev, [right_branching(t.words) for t in dev])}
 
 
 def speed(name: str, train: list[Tree], threads: int) -> dict:
@@ -152,24 +161,24 @@ def parse_minutes(items: list[str]) -> dict[str, float]:
     return out
 
 
-def print_table(runs: dict, speeds: dict, trees: dict | None) -> None:
+def print_table(runs: dict, speeds: dict, trees: dict) -> None:
     table = Table(title="SST dev, no pretrained vectors: tree models (accuracy %)")
     for col in ("model", "fine root", "binary root", "fine all", "binary all", "own trees: fine / bin root",
-                "train time", "epochs (best)", "s/epoch", "batched speed-up"):
+                "bracket F1", "train time", "epochs (best)", "s/epoch", "batched speed-up"):
         table.add_column(col, justify="right")
     for name, r in runs.items():
         d = r["dev"]
         own = f"{d['fine_root_greedy'] * 100:.2f} / {d['binary_root_greedy'] * 100:.2f}" if "fine_root_greedy" in d else "-"
+        f1 = f"{r['brackets']['f1'] * 100:.1f}" if "brackets" in r else "-"
         ratio = f"{speeds[name]['ratio']:.1f}x" if name in speeds else "-"
         table.add_row(name, *(f"{d[k] * 100:.2f}" for k in ("fine_root", "binary_root", "fine_all", "binary_all")),
-                      own, f"{r['train_minutes']:.1f} min", f"{r['epochs_run']} ({r['best_epoch']})",
+                      own, f1, f"{r['train_minutes']:.1f} min", f"{r['epochs_run']} ({r['best_epoch']})",
                       f"{r['seconds_per_epoch']:.0f}", ratio)
     for name in speeds.keys() - runs.keys():
-        table.add_row(name, *["-"] * 8, f"{speeds[name]['ratio']:.1f}x")
+        table.add_row(name, *["-"] * 9, f"{speeds[name]['ratio']:.1f}x")
     console.print(table)
-    if trees:
-        console.print("bracket F1 against the parse trees (dev): " + ", ".join(
-            f"{k.replace('_', ' ')} {trees[k]['f1'] * 100:.1f}" for k in ("rae", "balanced", "right_branching")))
+    console.print("bracket F1 of simple trees against the parse trees (dev): " + ", ".join(
+        f"{k.replace('_', ' ')} {v['f1'] * 100:.1f}" for k, v in trees.items()))
 
 
 def main() -> int:
@@ -189,24 +198,26 @@ def main() -> int:
         return 0
     train, dev = read_trees(data / "train.txt"), read_trees(data / "dev.txt")
     minutes = {name: SETUPS[name][2] for name in MODELS} | parse_minutes(args.minutes)
-    runs, trees = {}, None
+    runs = {}
     if not args.speed_only:
         for name in args.models:
             runs[name] = train_one(name, data, minutes[name], args.threads, args.output, args.overrides)
-            if name == "rae":
-                trees = tree_quality(runs[name]["model_dir"], dev)
     speeds = {name: speed(name, train, args.threads) for name in args.models}
     # Models run one invocation at a time add to what earlier invocations wrote.
     previous = {} if args.fresh or not RESULT.exists() else json.loads(RESULT.read_text())
     runs = previous.get("runs", {}) | runs
     speeds = previous.get("speed", {}) | speeds
-    trees = trees or previous.get("trees")
+    for name in BUILDERS:
+        if name in runs and "brackets" not in runs[name]:
+            runs[name] |= tree_quality(runs[name]["model_dir"], dev)
+    trees = baselines(dev)
     print_table(runs, speeds, trees)
     result = {
         "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
         "torch": torch.__version__, "data": str(data), "targets": TARGETS, "runs": runs, "speed": speeds,
         "trees": trees,
-        "best_model": max((n for n in runs if n != "rae"), key=lambda n: runs[n]["dev"]["binary_root"], default=None),
+        "best_model": max((n for n in runs if n not in BUILDERS), key=lambda n: runs[n]["dev"]["binary_root"],
+                          default=None),
     }
     console.print(f"written {write_result('trees_sst', result)}")
     return 0

@@ -18,15 +18,18 @@ _EXPORTS = {
     "predict_batch": ".hf",
     "predict_partition": ".hf",
     "Tagger": ".predict",
-    "load": ".predict",
+    "load": ".loading",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [  # the names of _EXPORTS, spelled out for linters and IDEs
+    "Sentence", "Tagger", "TaggerError", "load", "map_predict", "predict_batch", "predict_partition", "__version__",
+]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .data import Sentence
     from .errors import TaggerError
     from .hf import map_predict, predict_batch, predict_partition
-    from .predict import Tagger, load
+    from .loading import load
+    from .predict import Tagger
 
 
 def __getattr__(name: str) -> Any:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .config import EmbedConfig, HeadConfig
+from .config import EmbedConfig, HeadConfig, is_sentence_head
 from .data import Sentence
 from .errors import TaggerError
 from .nn.charlm import lm_inputs
-from .nn.heads import is_sentence_head
 from .vocab import PAD, UNK, Vocab, casing, word_key
 
 
@@ -51,7 +50,9 @@ class Vocabs:
         if found is None:
             chars = self.chars.ids(word[: self.max_word_len]) or [self.chars.unk_id]
             found = (self.words.id(self.key(word)), casing(word), chars)
-            if len(self._features) < 100_000:  # bounded (about 25 MB): a stream of novel words must not grow memory
+            # Bounded (100,000 spellings of at most 64 characters, about 25 MB): a stream of novel
+            # or very long words (a server's hostile input) must not grow memory.
+            if len(self._features) < 100_000 and len(word) <= 64:
                 self._features[word] = found
         return found
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import TaggerError
 
@@ -80,6 +81,16 @@ class HeadConfig:
     multi_label: bool = False  # classify: any number of labels per sentence (sigmoid) instead of one (softmax)
     threshold: float = 0.5  # classify, multi_label: the probability above which a label is predicted
     weight: float = 1.0  # this head's share of a multitask loss (sum of weight * head loss)
+
+
+# Head kinds that label whole sentences (the others label each word). Data readers and
+# batching need this before any model exists; tests check it against the head classes.
+SENTENCE_HEAD_KINDS = frozenset({"classify"})
+
+
+def is_sentence_head(head: HeadConfig) -> bool:
+    """A head with labels per sentence (a classifier), not per word."""
+    return head.kind in SENTENCE_HEAD_KINDS
 
 
 @dataclass

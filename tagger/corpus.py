@@ -53,7 +53,7 @@ def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -
 
 def classify_head(heads: Sequence[HeadConfig], fmt: str) -> HeadConfig:
     """The one sentence classification head a text classification file feeds."""
-    from .nn.heads import is_sentence_head
+    from .config import is_sentence_head
 
     found = [h for h in heads if is_sentence_head(h)]
     if len(found) != 1 or len(heads) != 1:

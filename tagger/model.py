@@ -16,13 +16,20 @@ from .batching import Batch, Vocabs
 from .config import Recipe
 from .errors import TaggerError
 from .files import (  # noqa: F401  (atomic_write* are re-exported: callers import them from here)
-    WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir, unshared,
+    WEIGHTS_FILE,
+    atomic_write,
+    atomic_write_text,
+    check_weights,
+    read_json_object,
+    read_weights,
+    resolve_dir,
+    unshared,
 )
-from .nn.embed import Embedder
-from .nn.encode import Encoder
 from .lm.config import LMConfig
 from .lm.model import LanguageModel
 from .nn.charlm import DIRECTIONS, CharLMEmbedding
+from .nn.embed import Embedder
+from .nn.encode import Encoder
 from .nn.heads import HEADS
 from .vocab import Vocab
 
@@ -161,3 +168,22 @@ def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
     config = {"format_version": FORMAT_VERSION, "recipe": model.recipe.to_dict()}
     weights = unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return config, model.vocabs.to_json(), weights
+
+
+def load_charlms(spec: str) -> dict:
+    """The forward and backward char LMs named by ``embed.charlm`` ("FWD_DIR,BWD_DIR"), checked."""
+    from .lm.model import load_lm
+
+    paths = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(paths) != 2:
+        raise TaggerError(f"charlm needs two language models, 'FORWARD_DIR,BACKWARD_DIR'; got '{spec}'")
+    lms = {"fwd": load_lm(paths[0]), "bwd": load_lm(paths[1])}
+    for (direction, lm), path in zip(lms.items(), paths):
+        if lm.cfg.level != "char":
+            raise TaggerError("charlm needs character-level language models", path)
+        if lm.cfg.reverse != (direction == "bwd"):
+            raise TaggerError(
+                f"the {'second' if direction == 'bwd' else 'first'} charlm model must be "
+                f"{'a backward LM (lm train --backward)' if direction == 'bwd' else 'a forward LM'}", path
+            )
+    return lms

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import TaggerError
 
 FORMATS = ("spans", "conll", "jsonl")
-TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see cli._release_freed_memory)
+TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see outputs.release_freed_memory)
 
 
 def record_end(fmt: str) -> bytes:
@@ -81,7 +81,7 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def format_chunk(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
     """The output of a chunk of input items (strings are tokenized by the model's own
     tokenizer), one record per item, in ``fmt``: an item without words gets an empty record."""
-    from .cli import OutputFormat, format_prediction
+    from .outputs import OutputFormat, format_prediction
 
     output_format = OutputFormat(fmt)
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
@@ -120,9 +120,9 @@ def _tag_in_worker(chunk: list[str | list[str]], fmt: str) -> str:
     text = format_chunk(_WORKER["tagger"], chunk, fmt)
     _WORKER["chunks"] += 1
     if _WORKER["chunks"] % TRIM_EVERY == 0:
-        from .cli import _release_freed_memory
+        from .outputs import release_freed_memory
 
-        _release_freed_memory()
+        release_freed_memory()
     return text
 
 
@@ -147,12 +147,12 @@ def tag_chunks(
 
             tagger = Tagger.load(model_dir, device)
             tagger.batch_size = batch_size
-        from .cli import _release_freed_memory
+        from .outputs import release_freed_memory
 
         for n, chunk in enumerate(chunks, 1):
             yield format_chunk(tagger, chunk, fmt)
             if n % TRIM_EVERY == 0:
-                _release_freed_memory()
+                release_freed_memory()
         return
     context = multiprocessing.get_context("spawn")  # no forked copies of a threaded PyTorch
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,

@@ -278,12 +278,6 @@ class Tagger:
 
 
 def load(path: str | Path, device: str = "cpu") -> Tagger:
-    """Load a model directory (or a training run directory) for prediction; a tree
-    model (``"family": "tree"``) loads as a :class:`tagger.trees.predict.TreePredictor`."""
-    from .trees import is_tree_model
-
-    if is_tree_model(path):
-        from .trees import load as load_tree_model
-
-        return load_tree_model(path, device)
+    """Load a sequence tagger or classifier directory (or a training run directory);
+    :func:`tagger.load` takes a model of any family."""
     return Tagger.load(path, device)

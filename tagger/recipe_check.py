@@ -69,7 +69,7 @@ def _names() -> dict[str, Collection[str]]:
     from .schemes import SCHEMES
     from .sources import SOURCES
     from .tokenize import TOKENIZERS
-    from .train import OPTIMIZERS, Schedule
+    from .training import OPTIMIZERS, Schedule
 
     return {
         "data.source": SOURCES, "data.format": DATA_FORMATS, "data.scheme": SCHEMES, "data.tokenizer": TOKENIZERS,
@@ -116,7 +116,7 @@ def _check_files(recipe: Recipe) -> None:
     if recipe.embed.vectors and not Path(recipe.embed.vectors).is_file():
         raise TaggerError("word vectors file not found (embed.vectors)", recipe.embed.vectors)
     if recipe.embed.charlm:
-        from .train import load_charlms
+        from .model import load_charlms
 
         load_charlms(recipe.embed.charlm)
 

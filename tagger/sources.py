@@ -728,7 +728,8 @@ def sentiment_demo_dir() -> Path:
     for folder in (here.parent / "_data" / "sentiment", here.parents[1] / "data" / "sentiment"):
         if folder.is_dir():
             return folder
-    raise TaggerError(f"sentiment sample not found (looked in {here.parent / '_data' / 'sentiment'} and {here.parents[1] / 'data' / 'sentiment'})")
+    raise TaggerError("sentiment sample not found "
+                      f"(looked in {here.parent / '_data' / 'sentiment'} and {here.parents[1] / 'data' / 'sentiment'})")
 
 
 @register_source("sentiment-demo", text=True)

@@ -5,10 +5,7 @@ import io
 import json
 import random
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,76 +23,27 @@ from rich.progress import (
 from rich.table import Table
 
 from .batching import build_vocabs, encode, eval_batches, singleton_mask, train_batches
-from .config import Recipe, TrainConfig
+from .checkpoint import CHECKPOINT_FILE, LoopState, load_checkpoint, save_checkpoint
+from .config import Recipe
 from .corpus import load_corpus
 from .data import describe_schemes
 from .device import set_threads
-from .errors import TaggerError
-from .checkpoint import CHECKPOINT_FILE, LoopState, load_checkpoint, save_checkpoint
 from .distributed import Dist, check_same, split, unsplit
 from .distributed import setup as setup_distributed
-from .model import SequenceTagger, atomic_write_text, model_from_parts, model_parts
+from .errors import TaggerError
+from .model import (
+    SequenceTagger,
+    atomic_write_text,
+    load_charlms,
+    model_from_parts,
+    model_parts,
+)
 from .plots import plot_training
-from .recipe_check import check_recipe
 from .predict import decode_corpus, main_score, score
+from .recipe_check import check_recipe
+from .training import OPTIMIZERS, Schedule, StopOnSignal, seed_everything
 from .vectors import extend_with_vectors, read_vectors
 from .vocab import UNK
-
-OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {
-    "adam": lambda p, c: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay),
-    "adamw": lambda p, c: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay),
-    "nadam": lambda p, c: torch.optim.NAdam(p, lr=c.lr, weight_decay=c.weight_decay),
-    "sgd": lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay),
-}
-
-
-class Schedule:
-    """Learning-rate schedules, stepped per batch (linear) or per epoch (the rest)."""
-
-    NAMES = ("constant", "plateau", "linear", "exponential")
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-        if cfg.schedule not in self.NAMES:
-            raise TaggerError(f"unknown schedule '{cfg.schedule}' (choose: {', '.join(self.NAMES)})")
-        self.cfg = cfg
-        self.optimizer = optimizer
-        total = max(1, cfg.max_epochs * steps_per_epoch)
-        self.per_batch = None
-        self.per_epoch = None
-        if cfg.schedule == "linear":
-            self.per_batch = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-        elif cfg.schedule == "exponential":
-            self.per_epoch = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
-        elif cfg.schedule == "plateau":
-            self.per_epoch = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=cfg.lr_decay, patience=cfg.schedule_patience
-            )
-
-    def batch_done(self) -> None:
-        if self.per_batch is not None:
-            self.per_batch.step()
-
-    def epoch_done(self, dev_score: float) -> None:
-        if isinstance(self.per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.per_epoch.step(dev_score)
-        elif self.per_epoch is not None:
-            self.per_epoch.step()
-
-    def state_dict(self) -> dict:
-        return {
-            "per_batch": self.per_batch.state_dict() if self.per_batch is not None else None,
-            "per_epoch": self.per_epoch.state_dict() if self.per_epoch is not None else None,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        if self.per_batch is not None:
-            self.per_batch.load_state_dict(state["per_batch"])
-        if self.per_epoch is not None:
-            self.per_epoch.load_state_dict(state["per_epoch"])
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
 
 
 @dataclass
@@ -122,11 +70,6 @@ class TrainResult:
     model: SequenceTagger | None = None  # the network as training left it (the best weights are in model_dir)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def build_model(recipe: Recipe, corpus: dict, console: Console) -> tuple[SequenceTagger, torch.Tensor]:
     vocabs = build_vocabs(corpus["train"], recipe.heads, recipe.embed, [corpus["valid"]])
     vectors_init = None
@@ -146,25 +89,6 @@ def build_model(recipe: Recipe, corpus: dict, console: Console) -> tuple[Sequenc
         model.embedder.word.weight.data.copy_(vectors_init)
         model.embedder.word.weight.requires_grad_(not recipe.embed.freeze_vectors)
     return model, singleton_mask(corpus["train"], vocabs)
-
-
-def load_charlms(spec: str) -> dict:
-    """The forward and backward char LMs named by ``embed.charlm`` ("FWD_DIR,BWD_DIR"), checked."""
-    from .lm.model import load_lm
-
-    paths = [p.strip() for p in spec.split(",") if p.strip()]
-    if len(paths) != 2:
-        raise TaggerError(f"charlm needs two language models, 'FORWARD_DIR,BACKWARD_DIR'; got '{spec}'")
-    lms = {"fwd": load_lm(paths[0]), "bwd": load_lm(paths[1])}
-    for (direction, lm), path in zip(lms.items(), paths):
-        if lm.cfg.level != "char":
-            raise TaggerError("charlm needs character-level language models", path)
-        if lm.cfg.reverse != (direction == "bwd"):
-            raise TaggerError(
-                f"the {'second' if direction == 'bwd' else 'first'} charlm model must be "
-                f"{'a backward LM (lm train --backward)' if direction == 'bwd' else 'a forward LM'}", path
-            )
-    return lms
 
 
 def cache_charlm_features(model: SequenceTagger, data: list, batch_size: int, device: torch.device) -> None:
@@ -221,7 +145,7 @@ def train(
         dist.close()
 
 
-def _train(
+def _train(  # noqa: C901  (the tagger's loop; to become the shared Trainer, #13)
     recipe: Recipe, run_dir: Path, console: Console, ckpt: Any, checkpoint_every: int, dist: Dist
 ) -> TrainResult:
     cfg = recipe.train
@@ -445,30 +369,6 @@ def _train(
         print_summary(result, console)
     dist.barrier()  # the other processes wait until rank 0 has written everything
     return result
-
-
-class StopOnSignal:
-    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag the loop checks between batches,
-    so a stop never lands in the middle of an optimiser step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second Ctrl-C: the user really wants out
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> "StopOnSignal":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _write_logs(records: list[EpochRecord], run_dir: Path, best_dir: Path) -> None:

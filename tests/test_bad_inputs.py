@@ -264,7 +264,7 @@ def test_tsv_with_a_missing_label(tmp_path, model):
 
 def plain_sentences(conll: str) -> str:
     """One sentence per line, words separated by spaces: predict's text input."""
-    return "".join(" ".join(l.split()[0] for l in block.splitlines()) + "\n"
+    return "".join(" ".join(row.split()[0] for row in block.splitlines()) + "\n"
                    for block in conll.split("\n\n") if block.strip())
 
 
@@ -367,6 +367,6 @@ def test_a_50000_token_sentence_trains_evaluates_and_predicts(tmp_path):
     assert result.exit_code == 0, result.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[-1] == "" and len(lines) == 50_001
-    assert [l.split("\t")[0] for l in lines[:-1]] == [w for w, _, _ in rows]
-    assert all(l.split("\t")[1] in {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"}
-               for l in lines[:-1])
+    assert [row.split("\t")[0] for row in lines[:-1]] == [w for w, _, _ in rows]
+    assert all(row.split("\t")[1] in {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"}
+               for row in lines[:-1])

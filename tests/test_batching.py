@@ -300,3 +300,13 @@ def test_train_batches_deterministic_for_a_seed():
     c = [b.index for b in train_batches(data, 8, random.Random(8))]
     assert a == b
     assert a != c
+
+
+def test_the_encoding_cache_keeps_short_spellings_only():
+    """A server reads hostile text: a word of a million characters is encoded, never kept."""
+    vocabs = build_vocabs([Sentence(["EU", "rejects"], {"ner": ["B-ORG", "O"]})], [HeadConfig()], EmbedConfig())
+    long_word = "x" * 100_000
+    assert vocabs.features(long_word) == vocabs.features(long_word)
+    assert long_word not in vocabs._features
+    vocabs.features("EU")
+    assert "EU" in vocabs._features

@@ -12,13 +12,13 @@ import tagger
 from tagger.batching import collate, encode
 from tagger.cli import app
 from tagger.config import load_recipe
+from tagger.io.conll import read_conll2003
 from tagger.lm.config import LMConfig
 from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import train_lm
 from tagger.nn.charlm import CharLMEmbedding, lm_inputs
 from tagger.sources import demo_dir
-from tagger.io.conll import read_conll2003
 from tagger.train import train
 from tagger.vocab import Vocab
 

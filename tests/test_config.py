@@ -221,3 +221,12 @@ def test_from_dict_defaults_and_origin():
     assert info.value.path == "somewhere.json"
     with pytest.raises(TaggerError, match="non-empty list"):
         Recipe.from_dict({"heads": []})
+
+
+def test_sentence_head_kinds_match_the_head_classes():
+    """config declares which head kinds label sentences (readers need it before any model
+    exists); every registered head class must agree."""
+    from tagger.config import SENTENCE_HEAD_KINDS
+    from tagger.nn.heads import HEADS
+
+    assert {kind for kind, cls in HEADS.items() if cls.level == "sentence"} == set(SENTENCE_HEAD_KINDS)

@@ -1,16 +1,14 @@
 """Tagging with data engines: ``tagger.map_predict`` on Hugging Face datasets (in memory
 and saved to disk as Arrow, one process and several), ``predict_batch`` on the batch
 formats Ray Data hands over (pandas, dicts of numpy arrays), and ``predict_partition``
-as a Spark ``mapInPandas`` function in local mode (skipped where pyspark or Java is
-missing; Ray itself is not installed here, so its batch formats are tested without it).
+on an iterator of frames as Spark passes them. Real Ray and Spark runs are in
+``tests/test_engines.py``.
 """
 from __future__ import annotations
 
-import functools
 import io
 import os
 import shutil
-import warnings
 
 import datasets
 import numpy as np
@@ -138,26 +136,3 @@ def test_clear_errors(ner_model):
         tagger.predict_batch({"tokens": ["a sentence as a string"]}, ner_model)
     with pytest.raises(TaggerError, match="model directory does not exist"):
         tagger.map_predict(ds, "/nonexistent/model", tokens_column="words")
-
-
-def test_spark_map_in_pandas_local_mode(ner_model, sentences):
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java")
-    from pyspark.sql import SparkSession
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pyspark about pandas versions
-        spark = (SparkSession.builder.master("local[2]").appName("tagger-test").config("spark.ui.enabled", "false")
-                 .config("spark.sql.shuffle.partitions", "2").getOrCreate())
-        try:
-            rows = [(i, s) for i, s in enumerate(sentences[:40])]
-            df = spark.createDataFrame(rows, "id long, tokens array<string>").repartition(3)
-            tagged = df.mapInPandas(functools.partial(tagger.predict_partition, model=str(ner_model)),
-                                    schema="id long, tokens array<string>, ner array<string>")
-            got = {r["id"]: list(r["ner"]) for r in tagged.collect()}
-        finally:
-            spark.stop()
-    model = tagger.load(ner_model)
-    expected = [lab["ner"] if s else [] for s, lab in zip(sentences[:40], model.predict_all([s or ["x"] for s in sentences[:40]]))]
-    assert [got[i] for i in range(40)] == expected

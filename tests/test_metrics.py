@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.metrics import classification_report as seqeval_report
+from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
 from tagger.metrics import classification_report, format_span_report, span_report, token_accuracy

@@ -39,7 +39,7 @@ def test_no_heavy_import_before_a_model_is_needed(args):
 def test_public_names_load_on_first_use():
     import tagger
 
-    assert tagger.load is tagger.predict.load and tagger.Tagger.__name__ == "Tagger"
+    assert tagger.load is tagger.loading.load and tagger.Tagger.__name__ == "Tagger"
     assert set(tagger.__all__) <= set(dir(tagger))
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         tagger.nonsense  # noqa: B018
@@ -93,3 +93,9 @@ def test_predict_sets_torch_threads(threads, expected, tiny_model):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == f"threads {expected}"
     assert "[ORG EU]" in done.stdout or "EU" in done.stdout
+
+
+def test_all_lists_exactly_the_lazy_exports():
+    import tagger
+
+    assert set(tagger.__all__) == set(tagger._EXPORTS) | {"__version__"}

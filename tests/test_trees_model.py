@@ -211,9 +211,10 @@ def brute_force_merges(rae, leaves: torch.Tensor) -> list[tuple[int, int]]:
     return merges
 
 
-def test_greedy_merges_equal_brute_force_on_tiny_sentences():
+@pytest.mark.parametrize("composition", ["rae", "rae-treelstm"])
+def test_greedy_merges_equal_brute_force_on_tiny_sentences(composition):
     torch.manual_seed(11)
-    rae = COMPOSITIONS["rae"](4, 4).double()
+    rae = COMPOSITIONS[composition](4, 4).double()
     with torch.no_grad():
         for p in rae.parameters():
             p.uniform_(-1, 1)  # larger weights than the default: errors spread, no near-ties

@@ -29,10 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tagger.config import HeadConfig
+from tagger.config import HeadConfig, is_sentence_head
 from tagger.data import Sentence
 from tagger.errors import TaggerError
-from tagger.nn.heads import is_sentence_head
 from tagger.schemes import repair_bio, tags_from_spans
 
 

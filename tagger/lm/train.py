@@ -14,18 +14,25 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from torch import Tensor
 
+from ..device import resolve_device, set_threads
 from ..errors import TaggerError
 from ..files import atomic_write_text
-from ..device import resolve_device, set_threads
-from ..train import OPTIMIZERS, StopOnSignal, seed_everything
+from ..training import OPTIMIZERS, StopOnSignal, seed_everything
+from ..vocab import Vocab
 from .config import LMConfig
 from .model import LanguageModel, State
 from .text import build_vocab, stream, to_ids
-from ..vocab import Vocab
 
 
 def split_valid(text: str, fraction: float) -> tuple[str, str]:

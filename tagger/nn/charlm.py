@@ -10,12 +10,15 @@ everything after it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from ..lm.model import LanguageModel
 from ..vocab import Vocab
+
+if TYPE_CHECKING:  # a type only: nn modules never import the model families above them
+    from ..lm.model import LanguageModel
 
 DIRECTIONS = ("fwd", "bwd")
 

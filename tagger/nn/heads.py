@@ -35,10 +35,6 @@ def head_level(kind: str) -> str:
     return getattr(cls, "level", "token")
 
 
-def is_sentence_head(head: HeadConfig) -> bool:
-    return head_level(head.kind) == "sentence"
-
-
 def label_constraints(labels: Sequence[str], span: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Allowed start/transition/end masks over ``labels``, whose id 0 is padding.
 

@@ -153,3 +153,26 @@ class RecursiveAutoencoder(Composition):
         return (left_size / total) * (left - rebuilt_left).pow(2).sum(-1) + (right_size / total) * (
             right - rebuilt_right
         ).pow(2).sum(-1)
+
+
+@register_composition("rae-treelstm")
+class TreeLSTMAutoencoder(BinaryTreeLSTM):
+    """The greedy recursive autoencoder with a Tree-LSTM cell as its encoder: the same
+    greedy merging by reconstruction error, but the parent is a Tree-LSTM node and the
+    decoder rebuilds the children's ``h`` from the parent's. Vectors are compared at
+    unit length, so shrinking them cannot lower the error."""
+
+    builds_trees = True
+
+    def __init__(self, word_dim: int, dim: int):
+        super().__init__(word_dim, dim)
+        self.decoder = nn.Linear(dim, 2 * dim)
+
+    def reconstruction_error(self, left: Tensor, right: Tensor, parent: Tensor,
+                             left_size: Tensor, right_size: Tensor) -> Tensor:
+        d = self.dim
+        rebuilt_left, rebuilt_right = self.decoder(parent[:, :d]).chunk(2, dim=-1)
+        unit = nn.functional.normalize
+        total = left_size + right_size
+        return (left_size / total) * (unit(left[:, :d], dim=-1) - unit(rebuilt_left, dim=-1)).pow(2).sum(-1) + (
+            right_size / total) * (unit(right[:, :d], dim=-1) - unit(rebuilt_right, dim=-1)).pow(2).sum(-1)

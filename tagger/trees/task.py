@@ -95,13 +95,12 @@ class TreeSentiment:
         rae = self.recipe.rae
         if not self.model.builds_trees:
             return self._tree_loss(batch.level, sentiment_weight=1.0) / batch.level.num_trees
-        total = batch.level.roots.new_zeros((), dtype=torch.float)
-        if rae.train_trees in ("gold", "both"):
-            total = total + self._tree_loss(batch.level, 1 - rae.alpha, rae.alpha)
+        encoded = list(batch.encoded) if rae.train_trees in ("gold", "both") else []
         if rae.train_trees in ("greedy", "both"):
-            greedy = [label_matching_spans(t, g) for t, g in zip(self.build_trees([t.words for t in batch.trees]), batch.trees)]
-            total = total + self._tree_loss(make_batch([self.encode(t) for t in greedy]), 1 - rae.alpha, rae.alpha)
-        total = total / batch.level.num_trees
+            built = self.build_trees([t.words for t in batch.trees])
+            encoded += [self.encode(label_matching_spans(t, g)) for t, g in zip(built, batch.trees)]
+        # Gold and built trees in one level batch: one pass up the levels for both.
+        total = self._tree_loss(make_batch(encoded), 1 - rae.alpha, rae.alpha) / batch.level.num_trees
         if self.unlabelled and rae.unlabelled_weight > 0:
             total = total + rae.unlabelled_weight * self._unlabelled_loss(batch.level.num_trees)
         return total

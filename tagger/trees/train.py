@@ -28,7 +28,7 @@ from ..errors import TaggerError
 from ..files import atomic_write_text
 from ..plots import plot_training
 from ..predict import resolve_device
-from ..train import OPTIMIZERS, Schedule, StopOnSignal, seed_everything
+from ..training import OPTIMIZERS, Schedule, StopOnSignal, seed_everything
 from ..vocab import Vocab
 from .config import TreeRecipe
 from .data import load_trees, read_sentences

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import stderr_console, user_errors
 from ..device import THREADS_HELP
 from ..errors import TaggerError
+from .common import stderr_console, user_errors
 
 app = typer.Typer(
     help="Recurrent language models (char or word level): train, score, generate, inspect.",
@@ -46,7 +46,7 @@ def load_training_text(corpus: str, fmt: TextFormat, data_dir: Path | None, vali
     (its training split's words; its dev split is held out)."""
     from ..config import DataConfig, HeadConfig, Recipe, load_recipe_dict
     from ..corpus import load_corpus, read_file
-    from .text import corpus_text, read_text
+    from ..lm.text import corpus_text, read_text
 
     def read(path: Path) -> str:
         if fmt == TextFormat.text:
@@ -105,8 +105,8 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
 ) -> None:
     """Train a character- or word-level RNN language model with truncated BPTT."""
-    from .config import LMConfig
-    from .train import train_lm
+    from ..lm.config import LMConfig
+    from ..lm.train import train_lm
 
     cfg = LMConfig(
         level=level.value, cell=cell.value, layers=layers, hidden=hidden, embed_dim=embed_dim, dropout=dropout,
@@ -133,8 +133,8 @@ def score(
 ) -> None:
     """Print bits per character (char model) or perplexity (word model) of a text."""
     from ..device import resolve_device, set_threads
-    from .model import load_lm
-    from .train import score_text
+    from ..lm.model import load_lm
+    from ..lm.train import score_text
 
     set_threads(threads)
     lm = load_lm(model, resolve_device(device))
@@ -160,8 +160,8 @@ def generate(
 ) -> None:
     """Sample text from a language model."""
     from ..device import resolve_device, set_threads
-    from .generate import generate as sample
-    from .model import load_lm
+    from ..lm.generate import generate as sample
+    from ..lm.model import load_lm
 
     set_threads(threads)
     lm = load_lm(model, resolve_device(device))
@@ -186,10 +186,10 @@ def inspect(
     from rich.console import Console
     from rich.table import Table
 
-    from .inspect import find_units, render_html, render_png, unit_activations
-    from .model import load_lm
-    from .text import read_text
     from ..device import set_threads
+    from ..lm.inspect import find_units, render_html, render_png, unit_activations
+    from ..lm.model import load_lm
+    from ..lm.text import read_text
 
     set_threads(threads)
     lm = load_lm(model)

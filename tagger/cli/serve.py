@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from ..cli import user_errors
 from ..device import THREADS_HELP
 from ..errors import TaggerError
+from .common import user_errors
 
 
 @user_errors
@@ -32,15 +32,15 @@ def serve_command(
 ) -> None:
     """Serve models over HTTP: a JSON API (POST /v1/models/NAME/predict, GET /v1/models,
     /health, /ready, /docs) and a web page at /. Needs the serve extra: pip install "tagger\\[serve]"."""
-    from .settings import ServeSettings
+    from ..serve.settings import ServeSettings
 
     settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_body=max_body,
                              max_sentences=max_sentences, max_tokens=max_tokens, threads=threads)
     try:
         import uvicorn
 
-        from .app import CONFIG_ENV, app_from_environment, create_app  # noqa: F401  (fails without FastAPI)
-        from .models import load_models, parse_spec
+        from ..serve.app import CONFIG_ENV, app_from_environment, create_app  # noqa: F401  (fails without FastAPI)
+        from ..serve.models import load_models, parse_spec
     except ImportError as err:
         raise TaggerError(f'tagger serve needs FastAPI and uvicorn ({err}): pip install "tagger[serve]"') from None
     loaded = load_models(models, device)  # a bad model directory is one line here, before anything listens
