@@ -31,7 +31,7 @@ def serve_command(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request (costs throughput).")] = False,
 ) -> None:
     """Serve models over HTTP: a JSON API (POST /v1/models/NAME/predict, GET /v1/models,
-    /health, /ready, /docs) and a web page at /. Needs the serve extra: pip install "tagger\\[serve]"."""
+    /health, /ready, /docs) and a web page at /. Needs the serve extra: pip install "tagger[serve]"."""
     from ..serve.settings import ServeSettings
 
     settings = ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_body=max_body,
