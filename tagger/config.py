@@ -267,6 +267,20 @@ def available_recipes() -> list[str]:
     return sorted(p.stem for p in recipes_dir().glob("*.toml"))
 
 
+def read_recipe_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """A recipe file's table and its text (for finding a key's line), or a one-line error
+    with the line of a TOML mistake. Every model family's recipes are read through this."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except UnicodeDecodeError as err:
+        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
+    except tomllib.TOMLDecodeError as err:
+        at = re.search(r"\(at line (\d+), column \d+\)", str(err))
+        raise TaggerError(f"not a valid TOML recipe: {err}", path, int(at.group(1)) if at else None) from None
+    return raw, text
+
+
 def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
     """The raw recipe and where it came from: a named recipe or a path to a TOML file."""
     path = Path(name_or_path)
@@ -277,14 +291,7 @@ def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
                 f"unknown recipe '{name_or_path}' (named recipes: {', '.join(available_recipes())};"
                 " or give a path to a .toml file)"
             )
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except UnicodeDecodeError as err:
-        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
-    except tomllib.TOMLDecodeError as err:
-        at = re.search(r"\(at line (\d+), column \d+\)", str(err))
-        raise TaggerError(f"not a valid TOML recipe: {err}", path, int(at.group(1)) if at else None) from None
+    raw, text = read_recipe_toml(path)
     raw.setdefault("name", path.stem)
     try:  # check the file on its own first, so its mistakes are reported with their line
         Recipe.from_dict(raw, str(path))

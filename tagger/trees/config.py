@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from ..config import TrainConfig, _build, _line_of, apply_overrides, recipes_dir
+from ..config import TrainConfig, _build, _line_of, apply_overrides, read_recipe_toml, recipes_dir
 from ..errors import TaggerError
 
 FAMILY = "tree"
@@ -127,17 +125,6 @@ def recipe_path(name_or_path: str) -> Path | None:
     except TaggerError:
         return None
     return named if named.exists() else None
-
-
-def read_recipe_toml(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except UnicodeDecodeError as err:
-        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
-    except tomllib.TOMLDecodeError as err:
-        raise TaggerError(f"not a valid TOML recipe: {err}", path) from None
-    return raw, text
 
 
 def load_tree_recipe(name_or_path: str, overrides: list[str] | None = None) -> TreeRecipe:
