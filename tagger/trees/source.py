@@ -10,13 +10,13 @@ the same bracketed trees), and a download is written to the cache.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import sources
 from ..errors import TaggerError
+from ..files import atomic_write_text
 from .tree import Tree, parse_tree, read_trees
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,7 @@ def _write_cache(folder: Path, texts: dict[str, list[str]]) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for split, lines in texts.items():
-            target = folder / FILES[split][0]
-            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            os.replace(tmp, target)
+            atomic_write_text(folder / FILES[split][0], "".join(line + "\n" for line in lines))
     except OSError as err:
         log.warning("could not cache the SST trees in %s: %s", folder, err)
 
