@@ -106,7 +106,8 @@ class TrainConfig:
     eval_batch_size: int = 256
     max_epochs: int = 50
     patience: int = 6
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # checked after every batch: the run stops, scored and saved, when it is spent
+    eval_every: int = 0  # also score dev every N batches within an epoch (0: at epoch ends only)
     monitor: str | None = None  # task whose dev score picks the best epoch; None = mean over tasks
     clip: float = 5.0
     seed: int = 1
