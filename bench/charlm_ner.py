@@ -27,7 +27,7 @@ from rich.table import Table
 
 from tagger.config import load_recipe
 from tagger.io.conll import read_conll2003
-from tagger.lm.config import LMConfig
+from tagger.lm.config import LMRecipe
 from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import score_text, train_lm
@@ -75,8 +75,10 @@ def main() -> int:
     lms = {}
     for name, given, reverse in (("fwd", args.fwd, False), ("bwd", args.bwd, True)):
         if given is None:
-            cfg = LMConfig(hidden=args.lm_hidden, reverse=reverse, max_minutes=args.lm_minutes, threads=args.threads)
-            given = train_lm(cfg, train_text, Path(f"runs/charlm-conll-{name}"), valid_text, console).best_dir
+            recipe = LMRecipe.from_fields(hidden=args.lm_hidden, reverse=reverse, max_minutes=args.lm_minutes,
+                                          threads=args.threads)
+            given = train_lm(recipe, Path(f"runs/charlm-conll-{name}"), console, train_text=train_text,
+                             valid_text=valid_text).best_dir
         lm = load_lm(given)
         lms[name] = {"dir": str(resolve_model_dir(given, "lm.json")), "hidden": lm.cfg.hidden, "cell": lm.cfg.cell,
                      "valid_bits_per_char": score_text(lm, valid_text)["bits"]}

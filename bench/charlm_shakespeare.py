@@ -44,7 +44,7 @@ def main() -> None:
     if data is None:
         print("skipped: tinyshakespeare/input.txt not found under $TAGGER_DATA_DIR or ../shared/data")
         return
-    from tagger.lm.config import LMConfig
+    from tagger.lm.config import LMRecipe
     from tagger.lm.generate import generate
     from tagger.lm.model import load_lm
     from tagger.lm.text import read_text
@@ -54,24 +54,24 @@ def main() -> None:
     console = Console(stderr=True)
     rows = []
     for cell in args.cells.split(","):
-        cfg = LMConfig(level="char", cell=cell, layers=args.layers, hidden=args.hidden, embed_dim=args.embed_dim,
-                       dropout=args.dropout, bptt=args.bptt, batch_size=args.batch_size, lr=args.lr,
-                       max_minutes=args.max_minutes, eval_every=args.eval_every, threads=args.threads,
-                       valid_fraction=0.1, patience=3, max_epochs=200)
-        result = train_lm(cfg, text, f"{args.output}-{cell}", console=console)
+        recipe = LMRecipe.from_fields(
+            level="char", cell=cell, layers=args.layers, hidden=args.hidden, embed_dim=args.embed_dim,
+            dropout=args.dropout, bptt=args.bptt, batch_size=args.batch_size, lr=args.lr, max_minutes=args.max_minutes,
+            eval_every=args.eval_every, threads=args.threads, valid_fraction=0.1, patience=3, max_epochs=200)
+        result = train_lm(recipe, f"{args.output}-{cell}", console, train_text=text)
         model = load_lm(result.best_dir)
         sample = generate(model, prime="KING LEAR:\n", length=500, temperature=0.8, seed=1)
         curve = [{"epoch": r.epoch, "step": r.step, "minutes": round(r.elapsed / 60, 2),
-                  "train_nats": round(r.train_loss, 4), "valid_nats": round(r.valid_loss, 4)} for r in result.records]
+                  "train_nats": round(r.train_loss, 4), "valid_nats": round(r.dev["nats"], 4)} for r in result.epochs]
         first = next((c["minutes"] for c in curve if c["valid_nats"] <= 1.55), None)
         rows.append({
             "cell": cell, "layers": args.layers, "hidden": args.hidden,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "best_valid_nats": round(result.best_loss, 4),
-            "best_valid_bpc": round(result.best_loss / math.log(2), 4),
-            "minutes": round(result.elapsed / 60, 2), "epochs": result.records[-1].epoch,
-            "chars_per_second": round(sum(r.symbols_per_second for r in result.records) / len(result.records)),
-            "minutes_to_1.55": first, "stopped": result.stopped, "curve": curve, "sample": sample,
+            "best_valid_nats": round(result.best_dev["nats"], 4),
+            "best_valid_bpc": round(result.best_dev["nats"] / math.log(2), 4),
+            "minutes": round(result.seconds / 60, 2), "epochs": result.epochs[-1].epoch,
+            "chars_per_second": round(sum(r.units_per_second for r in result.epochs) / len(result.epochs)),
+            "minutes_to_1.55": first, "stopped": result.stopped_because, "curve": curve, "sample": sample,
             "model": str(result.best_dir),
         })
         console.print(f"[bold]{cell}[/bold] sample (T=0.8):\n{sample}")

@@ -67,7 +67,7 @@ def run_training(processes: int, recipe: str, data: Path | None, out: Path, epoc
     rows = [{
         "epoch": r["epoch"],
         "seconds": round(r["seconds"], 2),  # training and the dev evaluation
-        "train_tokens_per_second": round(r["tokens_per_second"]),
+        "train_tokens_per_second": round(r["units_per_second"]),
         "train_loss": round(r["train_loss"], 4),
         "dev_f1": round(r["dev_score"], 4),
     } for r in epochs_run]

@@ -70,7 +70,7 @@ def main() -> int:
             "epochs_run": len(result.epochs),
             "best_epoch": result.best_epoch,
             "seconds_per_epoch": sum(r.seconds for r in result.epochs) / len(result.epochs),
-            "train_tokens_per_s": sum(r.tokens_per_second for r in result.epochs) / len(result.epochs),
+            "train_tokens_per_s": sum(r.units_per_second for r in result.epochs) / len(result.epochs),
             "stopped_because": result.stopped_because,
             "curve": [{"epoch": r.epoch, "train_loss": r.train_loss, "dev_accuracy": r.dev_score, "seconds": r.seconds}
                       for r in result.epochs],

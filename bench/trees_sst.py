@@ -82,7 +82,7 @@ def train_one(name: str, data: Path, minutes: float, threads: int, output: Path,
     console.rule(f"{name} ({minutes:g} min budget)")
     result = train_trees(recipe, output / name, console)
     n_train = 8544
-    train_seconds = [n_train / r.trees_per_second for r in result.epochs]
+    train_seconds = [n_train / r.units_per_second for r in result.epochs]
     return {
         "dev": {k: v for k, v in result.best_dev.items() if not k.endswith("_count")},
         "train_minutes": result.seconds / 60,

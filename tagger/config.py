@@ -282,8 +282,9 @@ def read_recipe_toml(path: Path) -> tuple[dict[str, Any], str]:
     return raw, text
 
 
-def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
-    """The raw recipe and where it came from: a named recipe or a path to a TOML file."""
+def load_recipe_dict(name_or_path: str, recipe_class: Any = None) -> tuple[dict[str, Any], str]:
+    """The raw recipe and where it came from: a named recipe or a path to a TOML file,
+    checked as a ``recipe_class`` (the tagger's :class:`Recipe` unless another family's)."""
     path = Path(name_or_path)
     if not (path.suffix == ".toml" and path.exists()):
         path = recipes_dir() / f"{name_or_path}.toml"
@@ -295,7 +296,7 @@ def load_recipe_dict(name_or_path: str) -> tuple[dict[str, Any], str]:
     raw, text = read_recipe_toml(path)
     raw.setdefault("name", path.stem)
     try:  # check the file on its own first, so its mistakes are reported with their line
-        Recipe.from_dict(raw, str(path))
+        (recipe_class or Recipe).from_dict(raw, str(path))
     except TaggerError as err:
         err.line = _line_of(text, getattr(err, "key", None))
         raise

@@ -25,7 +25,7 @@ from .files import (  # noqa: F401  (atomic_write* are re-exported: callers impo
     resolve_dir,
     unshared,
 )
-from .lm.config import LMConfig
+from .lm.config import LMModelConfig
 from .lm.model import LanguageModel
 from .nn.charlm import DIRECTIONS, CharLMEmbedding
 from .nn.embed import Embedder
@@ -130,7 +130,7 @@ def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
     lms = {}
     for direction in DIRECTIONS:
         desc = vocabs.charlm[direction]
-        lms[direction] = LanguageModel(LMConfig.from_dict(dict(desc["config"])), Vocab(list(desc["vocab"])))
+        lms[direction] = LanguageModel(LMModelConfig.from_stored(dict(desc["config"])), Vocab(list(desc["vocab"])))
     return CharLMEmbedding(lms["fwd"], lms["bwd"], recipe.embed.charlm_finetune)
 
 

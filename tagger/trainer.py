@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import random
 import shutil
 import time
@@ -84,10 +85,6 @@ class EpochRecord:
                 raw["units_per_second"] = raw.pop(old)
         return cls(**raw)
 
-    @property
-    def tokens_per_second(self) -> float:
-        return self.units_per_second
-
 
 @dataclass
 class TrainResult:
@@ -126,7 +123,8 @@ class Trainer:
         steps = getattr(task, "steps_per_epoch", None)
         self.steps = steps() if steps else len(task.batches(random.Random(cfg.seed)))
         self.schedule = Schedule(self.optimizer, cfg, self.steps)
-        self.loop = LoopState(epoch_rng=self.rng.getstate(), world_size=self.dist.world)
+        # Scores may be negative (a language model's is minus its held-out loss).
+        self.loop = LoopState(epoch_rng=self.rng.getstate(), world_size=self.dist.world, best_score=-math.inf)
         self.started = time.perf_counter()
 
     # ------------------------------------------------------------------ the loop
@@ -165,7 +163,7 @@ class Trainer:
         """The rest of the current epoch and its evaluation(s); the reason to stop, or ''."""
         loop, cfg, task = self.loop, self.cfg, self.task
         task.model.train()
-        shown = f"{loop.best_score * 100:.2f}" if loop.best_epoch else "-"
+        shown = self.show(loop.best_score) if loop.best_epoch else "-"
         progress.reset(bar, total=self.steps, completed=loop.step, epoch=f"{loop.epoch}/{cfg.max_epochs}",
                        loss=0.0, ups=0.0, dev=shown)
         self.rng.setstate(loop.epoch_rng)
@@ -214,7 +212,7 @@ class Trainer:
 
     def over_budget(self, epoch_seconds: float) -> str:
         budget = self.cfg.max_minutes
-        if budget and (self.loop.elapsed + epoch_seconds) / 60 > budget:
+        if budget is not None and (self.loop.elapsed + epoch_seconds) / 60 > budget:
             return f"time budget of {budget:g} minutes"
         return ""
 
@@ -260,7 +258,7 @@ class Trainer:
         self.checkpoint()
 
     def log(self, record: EpochRecord, improved: bool, progress: Progress, bar: Any) -> None:
-        progress.update(bar, dev=f"{record.dev_score * 100:.2f}" + (" *" if improved else ""))
+        progress.update(bar, dev=self.show(record.dev_score) + (" *" if improved else ""))
         where = f"epoch {record.epoch}" + (f" step {record.step}" if record.step else "")
         self.console.log(
             f"{where}: loss {record.train_loss:.4f}  {self.task.describe(record.dev)}{' (best)' if improved else ''}"
@@ -348,6 +346,10 @@ class Trainer:
         self.dist.barrier()  # the other processes wait until rank 0 has written everything
         return result
 
+    def show(self, score: float) -> str:
+        """A dev score as the family reads it (F1 or accuracy in %, bits per character...)."""
+        return self.task.format_score(score) if hasattr(self.task, "format_score") else f"{score * 100:.2f}"
+
     def resume_command(self) -> str:
         return getattr(self.task, "resume_command", "tagger train --resume {run_dir}").format(run_dir=self.run_dir)
 
@@ -355,6 +357,7 @@ class Trainer:
 def print_summary(result: TrainResult, task: Any, console: Console) -> None:
     """One row per evaluation (the best marked) and a closing line."""
     extra = task.summary_columns if hasattr(task, "summary_columns") else (lambda report: {})
+    show = task.format_score if hasattr(task, "format_score") else (lambda score: f"{score * 100:.2f}")
     table = Table(title="training summary", title_justify="left")
     columns = list(extra(result.best_dev))
     for col in ("epoch", "train loss", "dev score", *columns, "lr", "seconds", f"{task.unit}/s"):
@@ -364,12 +367,12 @@ def print_summary(result: TrainResult, task: Any, console: Console) -> None:
         mark = " *" if r is best else ""
         shown = extra(r.dev)
         table.add_row(f"{r.epoch}{'.' + str(r.step) if r.step else ''}{mark}", f"{r.train_loss:.4f}",
-                      f"{r.dev_score * 100:.2f}", *(shown.get(c, "") for c in columns), f"{r.lr:.1e}",
+                      show(r.dev_score), *(shown.get(c, "") for c in columns), f"{r.lr:.1e}",
                       f"{r.seconds:.0f}", f"{r.units_per_second:,.0f}")
     console.print(table)
     size = sum(f.stat().st_size for f in result.model_dir.iterdir() if f.is_file()) if result.model_dir.is_dir() else 0
     console.print(
-        f"best dev score [bold]{result.best_score * 100:.2f}[/bold] at epoch {result.best_epoch}; "
+        f"best dev score [bold]{show(result.best_score)}[/bold] at epoch {result.best_epoch}; "
         f"stopped: {result.stopped_because}; {result.seconds / 60:.1f} min; "
         f"model: {result.model_dir} ({size / 1e6:.1f} MB)"
     )

@@ -13,7 +13,7 @@ from tagger.batching import collate, encode
 from tagger.cli import app
 from tagger.config import load_recipe
 from tagger.io.conll import read_conll2003
-from tagger.lm.config import LMConfig
+from tagger.lm.config import LMRecipe
 from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import train_lm
@@ -49,8 +49,9 @@ def charlms(tmp_path_factory) -> tuple[Path, Path]:
     text = corpus_text(read_conll2003(demo_dir() / "train.txt"))
     paths = []
     for name, reverse in (("fwd", False), ("bwd", True)):
-        cfg = LMConfig(hidden=24, embed_dim=8, batch_size=4, bptt=20, max_epochs=1, threads=1, reverse=reverse)
-        paths.append(train_lm(cfg, text, root / name).best_dir)
+        recipe = LMRecipe.from_fields(hidden=24, embed_dim=8, batch_size=4, bptt=20, max_epochs=1, threads=1,
+                                      reverse=reverse)
+        paths.append(train_lm(recipe, root / name, train_text=text).best_dir)
     return paths[0], paths[1]
 
 

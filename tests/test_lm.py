@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tagger.cli import app
 from tagger.errors import TaggerError
-from tagger.lm.config import LMConfig
+from tagger.lm.config import LMRecipe
 from tagger.lm.generate import generate, next_symbol
 from tagger.lm.inspect import _lstm_cells, correlations, find_units, text_properties, unit_activations
 from tagger.lm.model import LanguageModel, load_lm
@@ -24,7 +24,7 @@ TINY = dict(hidden=24, embed_dim=8, batch_size=4, bptt=16, threads=1, dropout=0.
 
 
 def tiny_lm(text: str = "abcab c\n", **kw) -> LanguageModel:
-    cfg = LMConfig(**(TINY | kw))
+    cfg = LMRecipe.from_fields(**(TINY | kw)).model
     vocab = build_vocab(stream(text, cfg.level), cfg.level)
     torch.manual_seed(0)
     return LanguageModel(cfg, vocab).eval()
@@ -89,9 +89,9 @@ def test_an_untrained_model_scores_about_log_vocab():
 
 def test_training_learns_a_periodic_text(tmp_path):
     text = "abcd" * 600 + "\n"
-    cfg = LMConfig(**(TINY | dict(max_epochs=25, patience=25, lr=1e-2)))
-    result = train_lm(cfg, text, tmp_path / "run")
-    assert result.best_loss < 0.1  # the next character of abcdabcd... is certain
+    recipe = LMRecipe.from_fields(**(TINY | dict(max_epochs=25, patience=25, lr=1e-2)))
+    result = train_lm(recipe, tmp_path / "run", train_text=text)
+    assert result.best_dev["nats"] < 0.1 and result.best_score == -result.best_dev["nats"]  # the next character of abcdabcd... is certain
     assert (tmp_path / "run" / "best" / "lm.json").exists()
     assert (tmp_path / "run" / "best" / "training.png").exists()
     lm = load_lm(tmp_path / "run")
@@ -100,17 +100,18 @@ def test_training_learns_a_periodic_text(tmp_path):
 
 def test_word_level_training_reports_perplexity(tmp_path):
     text = "the cat sat on the mat\n" * 200
-    cfg = LMConfig(**(TINY | dict(level="word", max_epochs=20, patience=20, lr=1e-2, bptt=8)))
-    result = train_lm(cfg, text, tmp_path / "run")
+    recipe = LMRecipe.from_fields(**(TINY | dict(level="word", max_epochs=20, patience=20, lr=1e-2, bptt=8)))
+    result = train_lm(recipe, tmp_path / "run", train_text=text)
     lm = load_lm(result.best_dir)
     assert score_text(lm, "the cat sat on the mat\n" * 20)["perplexity"] < 1.5
     assert generate(lm, prime="the cat", length=6, temperature=0) == "the cat sat on the mat\nthe"
 
 
 def test_time_budget_still_saves_a_model(tmp_path):
-    cfg = LMConfig(**(TINY | dict(max_minutes=0.0, max_epochs=5)))
-    result = train_lm(cfg, "some text here\n" * 50, tmp_path / "run")
-    assert result.stopped.startswith("time budget") and result.best_dir.exists()
+    recipe = LMRecipe.from_fields(**(TINY | dict(max_minutes=0.0, max_epochs=5)))
+    result = train_lm(recipe, tmp_path / "run", train_text="some text here\n" * 50)
+    assert result.stopped_because.startswith("time budget") and result.best_dir.exists()
+    assert len(result.epochs) == 1 and result.epochs[0].step == 1  # stopped, scored and saved after one step
 
 
 # ---- sampling ------------------------------------------------------------------
@@ -251,3 +252,26 @@ def test_cli_rejects_bad_settings(tmp_path, cli_lm):
     assert tied.exit_code == 1 and "tie_weights" in tied.stderr
     assert runner.invoke(app, ["lm", "generate", str(cli_lm), "--temperature", "-1"]).exit_code == 1
     assert runner.invoke(app, ["lm", "score", str(tmp_path), str(SAMPLE)]).exit_code == 1
+
+
+def test_tagger_train_runs_a_language_model_recipe_and_resumes_it(tmp_path):
+    """A recipe with family = "lm" trains through `tagger train` (the shared recipe system
+    and trainer); --resume of that run is dispatched to the language model by its checkpoint."""
+    recipe = tmp_path / "tiny-lm.toml"
+    recipe.write_text(f'family = "lm"\n[data]\ntrain = "{SAMPLE}"\nbptt = 16\n'
+                      '[model]\nhidden = 16\nembed_dim = 8\n[train]\nbatch_size = 4\nmax_epochs = 2\nthreads = 1\n')
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(recipe), "-o", str(out), "--max-epochs", "1", "--set", "model.layers=2"])
+    assert result.exit_code == 0, result.output
+    lm = load_lm(out)
+    assert lm.cfg.layers == 2 and lm.cfg.hidden == 16
+    metrics = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 1
+    again = runner.invoke(app, ["train", "--resume", str(out), "--max-epochs", "2"])
+    assert again.exit_code == 1 and "--max-epochs cannot be given" in again.output  # what it learns stays
+    wrong = runner.invoke(app, ["train", str(recipe), "--vectors", str(SAMPLE)])
+    assert wrong.exit_code == 1 and "--vectors is not an option for language models" in wrong.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('family = "lm"\n[model]\ncell = "transformer"\n')
+    refused = runner.invoke(app, ["train", str(bad)])
+    assert refused.exit_code == 1 and "unknown cell 'transformer'" in refused.output and "bad.toml" in refused.output

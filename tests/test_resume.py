@@ -119,3 +119,47 @@ def test_resume_honours_how_the_run_goes_on_and_refuses_what_it_learns(tmp_path)
     assert resumed.exit_code == 0, resumed.stderr
     assert "resuming with train.threads = 2 (was 1)" in resumed.stderr
     assert "resuming with train.max_minutes = 9.0 (was None)" in resumed.stderr
+
+
+def test_language_model_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    """The LM trains through the shared trainer: killed mid-epoch, resumed, it ends as an
+    uninterrupted run would (the carried recurrent state is part of the checkpoint)."""
+    text = tmp_path / "text.txt"
+    text.write_text((Path(__file__).resolve().parents[1] / "data" / "lm" / "harbour.txt").read_text() * 4)
+    args = [str(text), "--hidden", "16", "--embed-dim", "8", "--batch-size", "4", "--bptt", "12", "--max-epochs", "3",
+            "--patience", "5", "--threads", "1", "--seed", "3"]
+    straight = tmp_path / "straight"
+    done = run_tagger("lm", "train", *args, "-o", str(straight))
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+
+    killed = tmp_path / "killed"
+    proc = run_tagger("lm", "train", *args, "-o", str(killed), "--checkpoint-every", "3")
+    deadline, position = time.time() + 240, None
+    while time.time() < deadline and proc.poll() is None:
+        position = checkpoint_position(killed / "checkpoint.safetensors")
+        if position and position[0] == 2 and position[1] > 0:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert position is not None and position[0] == 2 and position[1] > 0  # killed inside epoch 2
+
+    resumed = run_tagger("lm", "train", "--resume", str(killed), "--threads", "1")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "resuming" in err
+
+    a, b = final_weights(straight), final_weights(killed)
+    assert a.keys() == b.keys() and any(k.startswith("model/carry.") for k in a)  # the carried state too
+    assert all((a[k] == b[k]).all() for k in a)
+    metrics = [[json.loads(line)["dev_score"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+               for run in (straight, killed)]
+    assert metrics[0] == metrics[1] and len(metrics[0]) == 3
+
+
+def test_language_model_resume_refuses_other_settings(tmp_path):
+    proc = run_tagger("lm", "train", "--resume", str(tmp_path), "--hidden", "8")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err.strip().count("\n") == 0 and "hidden cannot be given" in err

@@ -62,13 +62,16 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Also write a checkpoint every N batches (one is always written at the end of each epoch).")] = 0,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field, e.g. --set encoder.hidden=128 --set heads.0.kind=softmax. Repeatable.")] = None,
 ) -> None:
-    """Train a model from a recipe and write its model directory."""
-    from ..trees import is_tree_recipe, is_tree_run
+    """Train a model from a recipe and write its model directory (any family: the recipe's
+    `family` field, or the checkpoint's with --resume, says which)."""
+    from ..family import recipe_family, run_family
 
-    if is_tree_recipe(recipe) or (recipe is None and is_tree_run(resume)):  # the tree family (tagger.trees)
-        from ..trees.cli import train_command
+    family = recipe_family(recipe) if recipe is not None else run_family(resume)
+    if family in ("tree", "lm"):  # the tree family (tagger.trees), the language model (tagger.lm)
+        from ..trees.cli import train_command as tree_train
+        from .lm import train_command as lm_train
 
-        train_command(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(), data_dir=data_dir,
+        (tree_train if family == "tree" else lm_train)(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(), data_dir=data_dir,
                       train_file=train_file, dev_file=dev_file, data_format=data_format, word_col=word_col,
                       tag_col=tag_col, scheme=scheme, field=field, text_field=text_field, label_field=label_field,
                       multi_label=multi_label, tokenizer=tokenizer, max_tokens=max_tokens, vectors=vectors,

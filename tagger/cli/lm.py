@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -40,86 +40,78 @@ class TextFormat(str, Enum):
     column = "column"
 
 
-def load_training_text(corpus: str, fmt: TextFormat, data_dir: Path | None, valid: Path | None) -> tuple[str, str | None, str]:
-    """(training text, held-out text or None, a description). CORPUS is a text file, an
-    annotated corpus file (its words, a sentence a line), or a named recipe's data source
-    (its training split's words; its dev split is held out)."""
-    from ..config import DataConfig, HeadConfig, Recipe, load_recipe_dict
-    from ..corpus import load_corpus, read_file
-    from ..lm.text import corpus_text, read_text
+# `tagger lm train` options that are recipe fields under another name (the rest keep theirs).
+OPTION_FIELDS = {"backward": "reverse", "text_format": "format", "corpus": "train"}
+RESUMABLE = ("threads", "device", "max_minutes")
 
-    def read(path: Path) -> str:
-        if fmt == TextFormat.text:
-            return read_text(path)
-        heads = [HeadConfig(task="tags", kind="softmax", span=False)]
-        data = DataConfig(source=None, format=fmt.value, field="upos")
-        if fmt == TextFormat.conllu:
-            heads = [HeadConfig(task="upos", kind="softmax", span=False)]
-        return corpus_text(read_file(path, data, heads))
 
-    path = Path(corpus)
-    if path.exists():
-        return read(path), (read(valid) if valid else None), str(path)
-    try:
-        raw, origin = load_recipe_dict(corpus)
-    except TaggerError:
-        raise TaggerError(f"'{corpus}' is neither a file nor a named data source (try a .txt file, or conll2003)") from None
-    recipe = Recipe.from_dict(raw, origin)
-    if data_dir is not None:
-        recipe.data.data_dir = str(data_dir)
-    splits = load_corpus(recipe.data, recipe.heads, ("train", "valid"))
-    held_out = read(valid) if valid else corpus_text(splits["valid"])
-    return corpus_text(splits["train"]), held_out, f"{corpus} (training split's words)"
+def _option(name: str) -> str:
+    """The command-line option that sets a recipe field (``reverse`` -> ``--backward``)."""
+    spelt = {field: option for option, field in OPTION_FIELDS.items()}.get(name, name)
+    return "--" + spelt.replace("_", "-")
 
 
 @app.command("train")
 @user_errors
 def train(
-    corpus: Annotated[str, typer.Argument(help="Training text: a UTF-8 .txt file, a corpus file (see --format), or a named source such as conll2003 (its training split's words, a sentence a line).")],
+    corpus: Annotated[Optional[str], typer.Argument(help="Training text: a UTF-8 .txt file, a corpus file (see --format), or a named source such as conll2003 (its training split's words, a sentence a line). Not with --resume.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory; the best model goes to OUTPUT/best. Default: runs/lm-LEVEL-CELL[-backward].")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its checkpoint, exactly as if it had not stopped (only --threads, --device, --max-minutes and --checkpoint-every may be given with it).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Also write the checkpoint every N steps (it is always written at epoch ends and on Ctrl-C).")] = 0,
     valid: Annotated[Optional[Path], typer.Option(help="Held-out text for validation and early stopping. Default: the last --valid-fraction of CORPUS (a named source: its dev split).")] = None,
-    text_format: Annotated[TextFormat, typer.Option("--format", help="How to read CORPUS and --valid: text (raw), or the words of a conll2003, conllu or column corpus.")] = TextFormat.text,
+    text_format: Annotated[Optional[TextFormat], typer.Option("--format", help="How to read CORPUS and --valid: text (raw, the default), or the words of a conll2003, conllu or column corpus.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder with a named source's files.")] = None,
-    level: Annotated[Level, typer.Option(help="Predict the next character or the next word.")] = Level.char,
-    cell: Annotated[Cell, typer.Option(help="Recurrent cell: rnn (Elman), gru or lstm.")] = Cell.lstm,
-    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.")] = 1,
-    hidden: Annotated[int, typer.Option(help="Units per layer.")] = 512,
-    embed_dim: Annotated[int, typer.Option(help="Input embedding size.")] = 64,
-    dropout: Annotated[float, typer.Option(help="Dropout on embeddings, between layers and before the output.")] = 0.2,
+    level: Annotated[Optional[Level], typer.Option(help="Predict the next character (default) or the next word.")] = None,
+    cell: Annotated[Optional[Cell], typer.Option(help="Recurrent cell: rnn (Elman), gru or lstm (default).")] = None,
+    layers: Annotated[Optional[int], typer.Option(help="Stacked recurrent layers (default 1).")] = None,
+    hidden: Annotated[Optional[int], typer.Option(help="Units per layer (default 512).")] = None,
+    embed_dim: Annotated[Optional[int], typer.Option(help="Input embedding size (default 64).")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout on embeddings, between layers and before the output (default 0.2).")] = None,
     tie_weights: Annotated[bool, typer.Option("--tie-weights", help="Share input embedding and output layer (needs --embed-dim = --hidden).")] = False,
     backward: Annotated[bool, typer.Option("--backward", help="Train a backward LM, reading the text right to left (for tagger --charlm).")] = False,
-    bptt: Annotated[int, typer.Option(help="Truncated BPTT: symbols unrolled per step; the state carries on to the next window.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Parallel streams the text is cut into.")] = 64,
-    lr: Annotated[float, typer.Option(help="Learning rate (Adam); halved when validation loss stops improving.")] = 2e-3,
-    clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).")] = 1.0,
-    max_epochs: Annotated[int, typer.Option(help="Maximum passes over the training text.")] = 50,
+    bptt: Annotated[Optional[int], typer.Option(help="Truncated BPTT: symbols unrolled per step (default 100); the state carries on to the next window.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Parallel streams the text is cut into (default 64).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default 2e-3, Adam); halved when validation loss stops improving.")] = None,
+    clip: Annotated[Optional[float], typer.Option(help="Clip the gradient norm to this (default 1.0; 0: off).")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Maximum passes over the training text (default 50).")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Wall-time budget; the model is validated and saved when it runs out.")] = None,
-    patience: Annotated[int, typer.Option(help="Early stopping: validations without improvement before stopping.")] = 3,
-    eval_every: Annotated[int, typer.Option(help="Also validate every N steps (0: at epoch ends only).")] = 0,
-    valid_fraction: Annotated[float, typer.Option(help="Share of CORPUS held out (from its end) when there is no --valid.")] = 0.1,
-    min_freq: Annotated[int, typer.Option(help="Word level: words seen fewer times become <unk>.")] = 1,
-    max_vocab: Annotated[int, typer.Option(help="Word level: keep at most this many words.")] = 50_000,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: validations without improvement before stopping (default 3).")] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="Also validate every N steps (default 0: at epoch ends only).")] = None,
+    valid_fraction: Annotated[Optional[float], typer.Option(help="Share of CORPUS held out (from its end) when there is no --valid (default 0.1).")] = None,
+    min_freq: Annotated[Optional[int], typer.Option(help="Word level: words seen fewer times become <unk> (default 1).")] = None,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Word level: keep at most this many words (default 50,000).")] = None,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the text first.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (default 1).")] = None,
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto (default).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Set any recipe field: --set model.layers=2 (sections: data, model, train).")] = None,
 ) -> None:
     """Train a character- or word-level RNN language model with truncated BPTT."""
-    from ..lm.config import LMConfig
+    # The options that set recipe fields: every parameter so far but these four (read before any import).
+    given = {name: value for name, value in locals().items()
+             if name not in ("resume", "output", "checkpoint_every", "overrides") and value not in (None, False)}
+    from ..config import apply_overrides
+    from ..lm.config import LMRecipe
     from ..lm.train import train_lm
 
-    cfg = LMConfig(
-        level=level.value, cell=cell.value, layers=layers, hidden=hidden, embed_dim=embed_dim, dropout=dropout,
-        tie_weights=tie_weights, reverse=backward, bptt=bptt, batch_size=batch_size, lr=lr, clip=clip,
-        max_epochs=max_epochs, max_minutes=max_minutes, patience=patience, eval_every=eval_every,
-        valid_fraction=valid_fraction, min_freq=min_freq, max_vocab=max_vocab, lowercase=lowercase, seed=seed,
-        threads=threads, device=device,
-    )
-    cfg.validate("command line")
-    text, held_out, described = load_training_text(corpus, text_format, data_dir, valid)
-    stderr_console().log(f"training text: {described}")
-    default = Path("runs") / f"lm-{level.value}-{cell.value}{'-backward' if backward else ''}"
-    train_lm(cfg, text, output or default, held_out, stderr_console())
+    given = {OPTION_FIELDS.get(n, n): (v.value if isinstance(v, Enum) else str(v) if isinstance(v, Path) else v)
+             for n, v in given.items()}
+    if resume is not None:
+        refused = [_option(n) for n in sorted(set(given) - set(RESUMABLE))]
+        refused += ["--set"] * bool(overrides) + ["--output"] * (output is not None)
+        if refused:
+            raise TaggerError(f"--resume continues a run with its own recipe, so {refused[0]} cannot be given with it "
+                              "(only --threads, --device, --max-minutes and --checkpoint-every can change)")
+        train_lm(None, resume, stderr_console(), resume=True, checkpoint_every=checkpoint_every, changes=given)
+        return
+    if corpus is None:
+        raise TaggerError("give the training text (CORPUS), or --resume RUN_DIR")
+    recipe = LMRecipe.from_fields(**given)
+    if overrides:
+        recipe = LMRecipe.from_dict(apply_overrides(recipe.to_dict(), overrides), "--set")
+    cfg = recipe.model
+    default = Path("runs") / f"lm-{cfg.level}-{cfg.cell}{'-backward' if cfg.reverse else ''}"
+    train_lm(recipe, output or default, stderr_console(), checkpoint_every=checkpoint_every)
 
 
 @app.command("score")
@@ -133,12 +125,14 @@ def score(
 ) -> None:
     """Print bits per character (char model) or perplexity (word model) of a text."""
     from ..device import resolve_device, set_threads
+    from ..lm.config import LMDataConfig
     from ..lm.model import load_lm
+    from ..lm.text import load_lm_text
     from ..lm.train import score_text
 
     set_threads(threads)
     lm = load_lm(model, resolve_device(device))
-    text, _, _ = load_training_text(str(text_file), text_format, None, None)
+    text, _, _ = load_lm_text(LMDataConfig(train=str(text_file), format=text_format.value))
     result = score_text(lm, text)
     unit = "characters" if lm.cfg.level == "char" else "words"
     print(f"{text_file}: {result['headline']} ({result['nats']:.4f} nats, {result['bits']:.4f} bits per "
@@ -214,3 +208,39 @@ def inspect(
     render_html(text, acts[:, unit], output, title=f"unit {unit} ({state}, layer {layer}) of {model}")
     render_png(text, acts[:, unit], output.with_suffix(".png"), title=f"unit {unit}")
     stderr_console().log(f"wrote {output} and {output.with_suffix('.png')}")
+
+
+# `tagger train` options and where they go in a language-model recipe.
+RECIPE_FLAGS = {
+    "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.valid", "data_format": "data.format",
+    "max_epochs": "train.max_epochs", "max_minutes": "train.max_minutes", "patience": "train.patience",
+    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
+    "threads": "train.threads",
+}
+
+
+def train_command(recipe: str | None, output: Path | None, resume: Path | None, overrides: list[str],
+                  checkpoint_every: int, console: Any, **options: Any) -> None:
+    """``tagger train`` for a language-model recipe (``family = "lm"``), or ``--resume`` of an LM run."""
+    from ..config import apply_overrides, load_recipe_dict
+    from ..lm.config import LMRecipe
+    from ..lm.train import train_lm
+    from .common import set_dotted
+
+    given = {name: value for name, value in options.items() if value not in (None, False)}
+    unused = sorted(name for name in given if name not in RECIPE_FLAGS)
+    if unused:
+        raise TaggerError(f"--{unused[0].replace('_', '-')} is not an option for language models")
+    if resume is not None:
+        refused = [_option(n) for n in sorted(set(given) - set(RESUMABLE))]
+        refused += ["--set"] * bool(overrides) + ["--output"] * (output is not None)
+        if refused:
+            raise TaggerError(f"--resume continues a run with its own recipe, so {refused[0]} cannot be given with it "
+                              "(only --threads, --device, --max-minutes and --checkpoint-every can change)")
+        train_lm(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
+        return
+    raw, origin = load_recipe_dict(recipe, LMRecipe)
+    for name, value in given.items():
+        set_dotted(raw, RECIPE_FLAGS[name], str(value) if isinstance(value, Path) else value)
+    parsed = LMRecipe.from_dict(apply_overrides(raw, overrides), origin)
+    train_lm(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)

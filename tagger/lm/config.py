@@ -1,17 +1,27 @@
-"""The typed configuration of a language model and its training run."""
+"""A language-model recipe: ``family = "lm"``, the same kind of dataclass tree as the
+tagger's and the tree family's (TOML, ``--set section.field=value``), with the
+toolkit's own :class:`tagger.config.TrainConfig` as its ``[train]`` section.
+
+``[model]`` is what a model directory stores (``lm.json``'s ``config``); ``[data]``
+says where the text comes from and how it is cut into truncated-BPTT windows.
+"""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import TrainConfig, _build
 from ..errors import TaggerError
 
+FAMILY = "lm"
 LEVELS = ("char", "word")
+CELL_NAMES = ("rnn", "gru", "lstm")
+TEXT_FORMATS = ("text", "conll2003", "conllu", "column")
 
 
 @dataclass
-class LMConfig:
+class LMModelConfig:
     level: str = "char"  # char | word
     cell: str = "lstm"  # rnn | gru | lstm
     layers: int = 1
@@ -24,50 +34,114 @@ class LMConfig:
     min_freq: int = 1
     max_vocab: int = 50_000
     lowercase: bool = False
-    # Training
-    bptt: int = 100  # unroll length: characters (or words) per truncated-BPTT window
-    batch_size: int = 64  # parallel streams the text is cut into; state carries across windows
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    momentum: float = 0.9  # sgd
-    weight_decay: float = 0.0
-    lr_decay: float = 0.5  # on a validation plateau
-    clip: float = 1.0  # gradient-norm clipping
-    max_epochs: int = 50
-    patience: int = 3  # stop after this many validations without improvement
-    max_minutes: float | None = None
-    eval_every: int = 0  # validate every N steps as well as each epoch end (0: epoch ends only)
-    valid_fraction: float = 0.1  # held out from the end of the text when no --valid file is given
-    seed: int = 1
-    threads: int | None = None
-    device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], origin: str = "<lm config>") -> "LMConfig":
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(names))
+    def from_stored(cls, raw: dict[str, Any], origin: str = "<lm config>") -> "LMModelConfig":
+        """The model settings of a model directory. Directories written before LM recipes
+        hold one flat config with the training settings too; those are set aside."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - names - _OLD_TRAINING_KEYS)
         if unknown:
             raise TaggerError(f"unknown language-model setting '{unknown[0]}'", origin)
-        cfg = cls(**raw)
-        cfg.validate(origin)
+        cfg = _build(cls, {k: v for k, v in raw.items() if k in names}, origin, "model.")
+        cfg.check(origin)
         return cfg
 
-    def validate(self, origin: str = "<lm config>") -> None:
-        if self.level not in LEVELS:
-            raise TaggerError(f"unknown level '{self.level}' (choose: {', '.join(LEVELS)})", origin)
-        if self.cell not in ("rnn", "gru", "lstm"):
-            raise TaggerError(f"unknown cell '{self.cell}' (choose: rnn, gru, lstm)", origin)
-        for name in ("layers", "hidden", "embed_dim", "bptt", "batch_size", "max_epochs"):
-            if getattr(self, name) < 1:
-                raise TaggerError(f"'{name}' must be at least 1, got {getattr(self, name)}", origin)
-        if not 0 <= self.dropout < 1:
-            raise TaggerError(f"'dropout' must be in [0, 1), got {self.dropout}", origin)
-        if not 0 < self.valid_fraction < 1:
-            raise TaggerError(f"'valid_fraction' must be in (0, 1), got {self.valid_fraction}", origin)
-        if self.tie_weights and self.embed_dim != self.hidden:
-            raise TaggerError(
-                f"tie_weights needs embed_dim == hidden (got {self.embed_dim} and {self.hidden})", origin
-            )
+    def check(self, origin: str) -> None:
+        problems = [
+            (self.level not in LEVELS, "model.level", f"unknown level '{self.level}' (choose: {', '.join(LEVELS)})"),
+            (self.cell not in CELL_NAMES, "model.cell", f"unknown cell '{self.cell}' (choose: {', '.join(CELL_NAMES)})"),
+            *((getattr(self, n) < 1, f"model.{n}", f"'{n}' must be at least 1, got {getattr(self, n)}")
+              for n in ("layers", "hidden", "embed_dim")),
+            (not 0 <= self.dropout < 1, "model.dropout", f"'dropout' must be in [0, 1), got {self.dropout}"),
+            (self.tie_weights and self.embed_dim != self.hidden, "model.tie_weights",
+             f"tie_weights needs embed_dim == hidden (got {self.embed_dim} and {self.hidden})"),
+        ]
+        _raise_first(problems, origin)
+
+
+_OLD_TRAINING_KEYS = {"bptt", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "lr_decay", "clip",
+                      "max_epochs", "patience", "max_minutes", "eval_every", "valid_fraction", "seed", "threads", "device"}
+
+
+@dataclass
+class LMDataConfig:
+    train: str | None = None  # a UTF-8 text file, a corpus file (see format), or a named source (its training words)
+    valid: str | None = None  # held-out text; None: the last valid_fraction of train (a named source: its dev split)
+    format: str = "text"  # text | conll2003 | conllu | column: how train and valid are read
+    data_dir: str | None = None  # a named source's folder
+    valid_fraction: float = 0.1
+    bptt: int = 100  # unroll length: characters (or words) per truncated-BPTT window
+
+
+def lm_train_defaults() -> TrainConfig:
+    """What suits a language model: streams as batches, a quick plateau decay, tight clipping."""
+    return TrainConfig(lr=2e-3, clip=1.0, batch_size=64, patience=3, schedule="plateau", schedule_patience=0,
+                       lr_decay=0.5)
+
+
+@dataclass
+class LMRecipe:
+    family: str = FAMILY
+    name: str = "lm"
+    description: str = ""
+    data: LMDataConfig = field(default_factory=LMDataConfig)
+    model: LMModelConfig = field(default_factory=LMModelConfig)
+    train: TrainConfig = field(default_factory=lm_train_defaults)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str = "<recipe>") -> "LMRecipe":
+        raw = dict(raw)
+        if isinstance(raw.get("train", {}), dict):  # the LM's defaults under the recipe's own settings
+            raw["train"] = dataclasses.asdict(lm_train_defaults()) | raw.get("train", {})
+        recipe = _build(cls, raw, origin, "")
+        recipe.check(origin)
+        return recipe
+
+    @classmethod
+    def from_fields(cls, **fields: Any) -> "LMRecipe":
+        """A recipe from flat keyword settings (``hidden=24, bptt=20, lr=1e-2``): each name
+        goes to the section that has it (the table ``tagger lm train``'s options use)."""
+        raw: dict[str, dict[str, Any]] = {}
+        for name, value in fields.items():
+            if name not in FIELD_SECTIONS:
+                raise TaggerError(f"unknown language-model setting '{name}'")
+            raw.setdefault(FIELD_SECTIONS[name], {})[name] = value
+        return cls.from_dict(raw, "<settings>")
+
+    def check(self, origin: str) -> None:
+        """Values the types alone do not rule out, refused before any text is read."""
+        self.model.check(origin)
+        problems = [
+            (self.family != FAMILY, "family", f"a language-model recipe has family = \"{FAMILY}\", got '{self.family}'"),
+            (self.data.format not in TEXT_FORMATS, "data.format",
+             f"unknown text format '{self.data.format}' (choose: {', '.join(TEXT_FORMATS)})"),
+            (not 0 < self.data.valid_fraction < 1, "data.valid_fraction",
+             f"'valid_fraction' must be in (0, 1), got {self.data.valid_fraction}"),
+            *((getattr(section, n) < 1, f"{where}.{n}", f"'{n}' must be at least 1, got {getattr(section, n)}")
+              for where, section, n in (("data", self.data, "bptt"), ("train", self.train, "batch_size"),
+                                        ("train", self.train, "max_epochs"))),
+        ]
+        _raise_first(problems, origin)
+
+
+# Every field of the model, data and train sections by its plain name (names are unique across them).
+FIELD_SECTIONS: dict[str, str] = {
+    **{f.name: "model" for f in dataclasses.fields(LMModelConfig)},
+    **{f.name: "data" for f in dataclasses.fields(LMDataConfig)},
+    **{f.name: "train" for f in dataclasses.fields(TrainConfig)},
+}
+
+
+def _raise_first(problems: list[tuple[bool, str, str]], origin: str) -> None:
+    for bad, key, message in problems:
+        if bad:
+            err = TaggerError(message, origin)
+            err.key = key  # type: ignore[attr-defined]
+            raise err

@@ -12,7 +12,7 @@ from ..errors import TaggerError
 from ..files import WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir
 from ..nn.encode import CELLS
 from ..vocab import Vocab
-from .config import LMConfig
+from .config import LMModelConfig
 
 LM_FORMAT_VERSION = 1
 LM_FILE = "lm.json"
@@ -27,7 +27,7 @@ class LanguageModel(nn.Module):
     states can be read: the tagger reads the top layer, ``lm inspect`` any layer.
     """
 
-    def __init__(self, cfg: LMConfig, vocab: Vocab):
+    def __init__(self, cfg: LMModelConfig, vocab: Vocab):
         super().__init__()
         self.cfg = cfg
         self.vocab = vocab
@@ -79,7 +79,7 @@ def lm_from_parts(description: dict, weights: dict[str, Tensor], origin: str | P
     if description.get("format_version") != LM_FORMAT_VERSION or description.get("kind") != "language-model":
         raise TaggerError(f"not a language model (expected {LM_FILE} with format_version {LM_FORMAT_VERSION})", origin)
     try:
-        cfg = LMConfig.from_dict(dict(description["config"]), str(origin))
+        cfg = LMModelConfig.from_stored(dict(description["config"]), str(origin))
         vocab = Vocab(list(description["vocab"]))
     except (KeyError, TypeError) as err:
         raise TaggerError(f"malformed language-model description ({err})", origin) from None

@@ -1,38 +1,31 @@
-"""Training a language model with truncated backpropagation through time.
+"""Training a language model with truncated backpropagation through time, through
+the shared :class:`tagger.trainer.Trainer`.
 
 The text is cut into ``batch_size`` parallel streams; each step unrolls ``bptt``
 symbols of every stream, and the recurrent state is carried (detached) into the
-next window, so the model sees context far beyond one window.
+next window, so the model sees context far beyond one window. The carried state is
+part of the checkpoint, so a run resumed mid-epoch continues exactly.
 """
 from __future__ import annotations
 
-import json
 import math
+import random
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..device import resolve_device, set_threads
 from ..errors import TaggerError
-from ..files import atomic_write_text
-from ..training import OPTIMIZERS, StopOnSignal, seed_everything
-from ..vocab import Vocab
-from .config import LMConfig
-from .model import LanguageModel, State
-from .text import build_vocab, stream, to_ids
+from ..trainer import StepLoss, Trainer, TrainResult
+from ..training import seed_everything
+from .config import LMRecipe
+from .model import LanguageModel, State, lm_from_parts
+from .text import build_vocab, load_lm_text, stream, to_ids
 
 
 def split_valid(text: str, fraction: float) -> tuple[str, str]:
@@ -90,157 +83,148 @@ def describe_loss(nats: float, level: str) -> dict:
     return out
 
 
-@dataclass
-class LMRecord:
-    epoch: int
-    step: int
-    train_loss: float  # nats per symbol
-    valid_loss: float
-    lr: float
-    seconds: float
-    symbols_per_second: float
-    elapsed: float
+class CarriedState(nn.Module):
+    """The recurrent state carried from one window to the next, as tensors a checkpoint
+    can hold: ``h{layer}`` (and ``c{layer}`` for an LSTM); none at an epoch's start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: State | None = None
+
+    def to_buffers(self) -> None:
+        for name in list(self._buffers):
+            del self._buffers[name]
+        for i, layer in enumerate(self.state or []):
+            for kind, tensor in zip("hc", layer if isinstance(layer, tuple) else (layer,)):
+                self.register_buffer(f"{kind}{i}", tensor.detach().contiguous())
+
+    def load(self, tensors: dict[str, Tensor], device: torch.device) -> None:
+        layers = sorted({int(k[1:]) for k in tensors})
+        if not layers:
+            self.state = None
+            return
+        lstm = any(k.startswith("c") for k in tensors)
+        self.state = [(tensors[f"h{i}"].to(device), tensors[f"c{i}"].to(device)) if lstm else tensors[f"h{i}"].to(device)
+                      for i in layers]
 
 
-@dataclass
-class LMResult:
-    best_dir: Path
-    best_loss: float
-    best_epoch: int
-    records: list[LMRecord] = field(default_factory=list)
-    elapsed: float = 0.0
-    stopped: str = ""
+class LMTraining:
+    """The language model's part of training: windows of the training streams in text
+    order (the state carries over), their cross-entropy, held-out loss as the score."""
+
+    def __init__(self, recipe: LMRecipe, model: LanguageModel, train_data: Tensor, valid_data: Tensor):
+        self.recipe, self.model = recipe, model
+        self.train_data, self.valid_data = train_data, valid_data
+        self.bptt = recipe.data.bptt
+        self.unit = "chars" if recipe.model.level == "char" else "words"
+        self.carry = CarriedState()
+
+    def steps_per_epoch(self) -> int:
+        return len(range(0, self.train_data.shape[1] - 1, self.bptt))
+
+    def batches(self, rng: random.Random) -> list[int]:
+        return list(range(0, self.train_data.shape[1] - 1, self.bptt))  # in order: the state carries over
+
+    def start_epoch(self, epoch: int) -> None:
+        self.carry.state = None
+
+    def loss(self, start: int) -> StepLoss:
+        targets = self.train_data[:, start + 1 : start + 1 + self.bptt]
+        inputs = self.train_data[:, start : start + targets.shape[1]]
+        state = None if self.carry.state is None else detach(self.carry.state)
+        logits, self.carry.state = self.model(inputs, state)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return StepLoss(loss, targets.numel(), targets.numel())
+
+    def evaluate(self) -> tuple[dict, float]:
+        nats = stream_loss(self.model, self.valid_data, self.bptt)
+        return describe_loss(nats, self.recipe.model.level), -nats
+
+    def save(self, directory: Path) -> None:
+        self.model.save(directory)
+
+    def checkpoint_parts(self) -> tuple[dict, str]:
+        return {"family": "lm", "recipe": self.recipe.to_dict(), "lm": self.model.describe()}, "{}"
+
+    def checkpoint_module(self) -> nn.Module:
+        self.carry.to_buffers()
+        return nn.ModuleDict({"model": self.model, "carry": self.carry})
+
+    def restore(self, ckpt: Any) -> None:
+        tensors = {k[len("carry."):]: v for k, v in ckpt.model_weights.items() if k.startswith("carry.")}
+        self.carry.load(tensors, self.train_data.device)
+
+    def format_score(self, score: float) -> str:
+        return describe_loss(-score, self.recipe.model.level)["headline"]
+
+    def describe(self, report: dict) -> str:
+        return f"valid {report['headline']} ({report['nats']:.4f} nats)"
+
+    def summary_columns(self, report: dict) -> dict[str, str]:
+        return {"bits": f"{report['bits']:.3f}", "perplexity": f"{report['perplexity']:.2f}"}
+
+    @property
+    def resume_command(self) -> str:
+        return "tagger lm train --resume {run_dir}"
 
 
-def train_lm(
-    cfg: LMConfig,
-    train_text: str,
-    output: str | Path,
-    valid_text: str | None = None,
-    console: Console | None = None,
-) -> LMResult:
+def train_lm(recipe: LMRecipe | None, output: str | Path, console: Console | None = None, *,
+             train_text: str | None = None, valid_text: str | None = None, resume: bool = False,
+             checkpoint_every: int = 0, changes: dict | None = None) -> TrainResult:
+    """Train a language model into the run directory ``output`` (best model in
+    ``output/best``). The text comes from ``recipe.data`` unless ``train_text`` (and
+    ``valid_text``) are given; without held-out text the last ``data.valid_fraction``
+    of the training text is held out. ``resume=True`` continues the run in ``output``
+    from its checkpoint exactly (the recipe comes from it; ``changes`` may set threads,
+    device and max_minutes)."""
     console = console or Console(stderr=True)
-    cfg.validate()
-    set_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    run_dir = Path(output)
+    ckpt = load_checkpoint(run_dir / CHECKPOINT_FILE) if resume else None
+    if ckpt is not None:
+        if ckpt.config.get("family") != "lm":
+            raise TaggerError("not a language-model training run (its checkpoint is of another kind of model)",
+                              run_dir / CHECKPOINT_FILE)
+        recipe = LMRecipe.from_dict(ckpt.config["recipe"], str(run_dir / CHECKPOINT_FILE))
+        for name, value in (changes or {}).items():
+            setattr(recipe.train, name, value)
+    if recipe is None:
+        raise TaggerError("give a recipe, or --resume RUN_DIR")
+    recipe.check("<recipe>")
+    set_threads(recipe.train.threads)
+    seed_everything(recipe.train.seed)
     started = time.perf_counter()
+    task = _build_task(recipe, ckpt, train_text, valid_text, console)
+    trainer = Trainer(task, recipe.train, run_dir, console, checkpoint_every=checkpoint_every, name="lm")
+    return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
+
+
+def _build_task(recipe: LMRecipe, ckpt: Any, train_text: str | None, valid_text: str | None,
+                console: Console) -> LMTraining:
+    cfg, device = recipe.model, resolve_device(recipe.train.device)
+    if train_text is None:
+        if ckpt is not None and not recipe.data.train:
+            raise TaggerError("this run was trained on text given from Python: resume it with train_lm(..., "
+                              "train_text=..., resume=True)")
+        train_text, valid_text, described = load_lm_text(recipe.data)
+        console.log(f"training text: {described}")
     if valid_text is None:
-        train_text, valid_text = split_valid(train_text, cfg.valid_fraction)
+        train_text, valid_text = split_valid(train_text, recipe.data.valid_fraction)
     train_syms = stream(train_text, cfg.level, cfg.lowercase, cfg.reverse)
     valid_syms = stream(valid_text, cfg.level, cfg.lowercase, cfg.reverse)
-    vocab: Vocab = build_vocab(train_syms, cfg.level, cfg.min_freq, cfg.max_vocab)
-    train_data = batchify(to_ids(train_syms, vocab), cfg.batch_size).to(device)
-    valid_data = batchify(to_ids(valid_syms, vocab), min(cfg.batch_size, max(1, len(valid_syms) // (cfg.bptt + 1)))).to(device)
-    model = LanguageModel(cfg, vocab).to(device)
+    if ckpt is None:
+        model = LanguageModel(cfg, build_vocab(train_syms, cfg.level, cfg.min_freq, cfg.max_vocab))
+    else:
+        weights = {k[len("model."):]: v for k, v in ckpt.model_weights.items() if k.startswith("model.")}
+        model = lm_from_parts(ckpt.config["lm"], weights, ckpt.config.get("origin", "checkpoint")).train()
+    model.to(device)
+    streams = recipe.train.batch_size
+    train_data = batchify(to_ids(train_syms, model.vocab), streams).to(device)
+    valid_streams = min(streams, max(1, len(valid_syms) // (recipe.data.bptt + 1)))
+    valid_data = batchify(to_ids(valid_syms, model.vocab), valid_streams).to(device)
     unit = "chars" if cfg.level == "char" else "words"
     console.log(
         f"language model ({cfg.level}, {cfg.layers}x{cfg.hidden} {cfg.cell}{', backward' if cfg.reverse else ''}): "
-        f"{len(train_syms):,} training {unit}, {len(valid_syms):,} held out; vocabulary {len(vocab):,}; "
+        f"{len(train_syms):,} training {unit}, {len(valid_syms):,} held out; vocabulary {len(model.vocab):,}; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}"
     )
-    if cfg.optimizer not in OPTIMIZERS:
-        raise TaggerError(f"unknown optimizer '{cfg.optimizer}' (choose: {', '.join(OPTIMIZERS)})")
-    optimizer = OPTIMIZERS[cfg.optimizer](list(model.parameters()), cfg)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_decay, patience=0)
-    run_dir = Path(output)
-    best_dir = run_dir / "best"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    windows = list(range(0, train_data.shape[1] - 1, cfg.bptt))
-    records: list[LMRecord] = []
-    best_loss, best_epoch, bad, stopped = math.inf, 0, 0, "max_epochs"
-    show = (lambda n: f"{n / math.log(2):.3f} bpc") if cfg.level == "char" else (lambda n: f"ppl {math.exp(min(n, 50)):.1f}")
-    progress = Progress(
-        TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("train {task.fields[train]}"), TextColumn("valid {task.fields[valid]}"),
-        TextColumn("{task.fields[sps]:,.0f} {task.fields[unit]}/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console,
-    )
-
-    def validate(epoch: int, step: int, total: float, count: int, since: float) -> bool:
-        nonlocal best_loss, best_epoch, bad
-        valid_loss = stream_loss(model, valid_data, cfg.bptt)
-        now = time.perf_counter()
-        records.append(LMRecord(epoch, step, total / max(1, count), valid_loss, optimizer.param_groups[0]["lr"],
-                                now - since, count / max(1e-9, now - since), now - started))
-        plateau.step(valid_loss)
-        improved = valid_loss < best_loss
-        if improved:
-            best_loss, best_epoch, bad = valid_loss, epoch, 0
-            model.save(best_dir)
-        else:
-            bad += 1
-        _write_logs(records, run_dir, best_dir)
-        console.log(f"epoch {epoch} step {step}: train {show(records[-1].train_loss)}  valid {show(valid_loss)} "
-                    f"({valid_loss:.4f} nats){' (best)' if improved else ''}  lr {records[-1].lr:.1e}")
-        progress.update(bar, valid=show(valid_loss) + (" *" if improved else ""))
-        return improved
-
-    with progress, StopOnSignal() as stop:
-        bar = progress.add_task("lm", total=len(windows), epoch=1, train="-", valid="-", sps=0.0, unit=unit)
-        for epoch in range(1, cfg.max_epochs + 1):
-            model.train()
-            progress.reset(bar, total=len(windows), epoch=f"{epoch}/{cfg.max_epochs}", train="-",
-                           valid=show(best_loss) if best_epoch else "-", sps=0.0, unit=unit)
-            state, total, count, since = None, 0.0, 0, time.perf_counter()
-            for step, start in enumerate(windows, 1):
-                inputs = train_data[:, start : start + cfg.bptt]
-                targets = train_data[:, start + 1 : start + 1 + cfg.bptt]
-                inputs = inputs[:, : targets.shape[1]]
-                state = None if state is None else detach(state)
-                logits, state = model(inputs, state)
-                loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                optimizer.step()
-                total += loss.item() * targets.numel()
-                count += targets.numel()
-                if step % 5 == 0 or step == len(windows):
-                    progress.update(bar, completed=step, train=show(total / count),
-                                    sps=count / (time.perf_counter() - since))
-                over_time = cfg.max_minutes is not None and (time.perf_counter() - started) / 60 > cfg.max_minutes
-                if stop.requested or over_time:
-                    break
-                if cfg.eval_every and step % cfg.eval_every == 0 and step != len(windows):
-                    validate(epoch, step, total, count, since)
-                    model.train()
-            if stop.requested:
-                stopped = "interrupted"
-            elif over_time:
-                stopped = f"time budget of {cfg.max_minutes:g} minutes"
-            if count:
-                validate(epoch, step, total, count, since)
-            if stopped != "max_epochs":
-                break
-            if bad >= cfg.patience:
-                stopped = f"no validation improvement {cfg.patience} times"
-                break
-    if best_epoch == 0:
-        raise TaggerError("training stopped before the first validation, so there is no model yet", run_dir)
-    result = LMResult(best_dir, best_loss, best_epoch, records, time.perf_counter() - started, stopped)
-    print_lm_summary(result, cfg, console)
-    return result
-
-
-def _write_logs(records: list[LMRecord], run_dir: Path, best_dir: Path) -> None:
-    from .plots import plot_lm_training
-
-    text = "".join(json.dumps(asdict(r)) + "\n" for r in records)
-    for directory in (run_dir, best_dir):
-        if directory.exists():
-            atomic_write_text(directory / "metrics.jsonl", text)
-            plot_lm_training(records, directory / "training.png")
-
-
-def print_lm_summary(result: LMResult, cfg: LMConfig, console: Console) -> None:
-    table = Table(title="language model", show_header=False)
-    best = describe_loss(result.best_loss, cfg.level)
-    table.add_row("model", f"{cfg.level} {cfg.layers}x{cfg.hidden} {cfg.cell}{' (backward)' if cfg.reverse else ''}")
-    table.add_row("best validation", f"{best['nats']:.4f} nats/symbol, {best['headline']} (epoch {result.best_epoch})")
-    table.add_row("validations", str(len(result.records)))
-    table.add_row("time", f"{result.elapsed / 60:.1f} min")
-    table.add_row("stopped", result.stopped)
-    table.add_row("saved", str(result.best_dir))
-    console.print(table)
+    return LMTraining(recipe, model, train_data, valid_data)
