@@ -19,7 +19,6 @@ from tagger.data import Sentence, Sentences
 from tagger.errors import TaggerError
 
 DOCSTART = "-DOCSTART-"
-SCHEMES = ("iob1", "bio", "iob2", "bioes", "auto")
 
 CONLL2003_COLUMNS = {"pos": 1, "chunk": 2, "ner": 3}
 CONLL2003_SPAN_TASKS = frozenset({"ner", "chunk"})
@@ -29,20 +28,6 @@ def _resolve(index: int, ncols: int) -> int | None:
     """A column index (negative counts from the end) as a non-negative one, or None if out of range."""
     real = index + ncols if index < 0 else index
     return real if 0 <= real < ncols else None
-
-
-def _first_bio_violation(tags: Sequence[str]) -> int | None:
-    """Index of the first I-X that does not continue an X entity (strict BIO), or None."""
-    prev_prefix, prev_type = "O", None
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            prev_prefix, prev_type = "O", None
-            continue
-        prefix, _, type_ = tag.partition("-")
-        if prefix == "I" and not (prev_prefix in ("B", "I") and prev_type == type_):
-            return i
-        prev_prefix, prev_type = prefix, type_
-    return None
 
 
 def read_columns(  # noqa: C901  (one pass over the lines; to be split with the scheme tables, #13)
@@ -65,7 +50,7 @@ def read_columns(  # noqa: C901  (one pass over the lines; to be split with the 
     fixes the column count (otherwise the first data line sets it).
     ``max_sentence_len`` (None: no limit) makes a longer sentence an error.
     """
-    from tagger.schemes import detect_scheme, split_tag, to_bio
+    from tagger.schemes import BIO, SCHEMES, detect_scheme, first_violation, split_tag, to_bio
 
     columns = dict({"ner": -1} if columns is None else columns)
     span_tasks = frozenset({"ner", "chunk"} if span_tasks is None else span_tasks)
@@ -187,19 +172,15 @@ def read_columns(  # noqa: C901  (one pass over the lines; to be split with the 
         if task_scheme == "auto":
             task_scheme = detected[task] = detect_scheme(tags[k] for tags in sentences_tags)
         for s, tags in enumerate(sentences_tags):
-            if task_scheme in ("bio", "iob2"):
-                bad = _first_bio_violation(tags[k])
-                if bad is not None:
-                    before = "at the start of a sentence" if bad == 0 else f"after {tags[k][bad - 1]!r}"
-                    raise TaggerError(
-                        f"invalid BIO in {task}: {tags[k][bad]!r} {before} does not continue an entity "
-                        "(is the file IOB1? use scheme 'iob1' or 'auto')",
-                        where, starts[s] + bad,
-                    )
             try:
-                tags[k] = to_bio(tags[k], task_scheme)
+                bad = first_violation(tags[k], "bio") if task_scheme in ("bio", "iob2") else None
+                if bad is None:
+                    tags[k] = to_bio(tags[k], task_scheme)
             except ValueError as err:
                 raise TaggerError(f"{task} tags of the sentence starting here: {err}", where, starts[s]) from None
+            if bad is not None:
+                raise TaggerError(f"invalid BIO in {task}: {bad.describe(position=False)}{BIO.hint}",
+                                  where, starts[s] + bad.position)
 
     return Sentences(
         (Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
