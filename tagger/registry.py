@@ -113,6 +113,10 @@ class Registry(MutableMapping[str, T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    # A registry is one namespace, not a value: equal only to itself, and hashable.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self._items)})"
 
