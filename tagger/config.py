@@ -95,7 +95,7 @@ def is_sentence_head(head: HeadConfig) -> bool:
 
 @dataclass
 class TrainConfig:
-    optimizer: str = "adam"  # adam | adamw | nadam | sgd
+    optimizer: str = "adam"  # adam | adamw | nadam | sgd | adagrad (registry.optimizers)
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
