@@ -22,8 +22,13 @@ def load(path: str | Path, device: str = "cpu", quantize: str | None = None) -> 
         if quantize is not None and quantize != runtime.quantize:  # an export is quantized (or not) when written
             raise TaggerError(f"this export is {runtime.quantize or 'fp32'}; export again with --quantize {quantize}", path)
         return runtime
+    from .seq2seq import is_seq2seq_model
     from .trees import is_tree_model
 
+    if is_seq2seq_model(path):  # a translation model: a tagger.seq2seq.predict.Translator
+        from .seq2seq import load as load_translator
+
+        return load_translator(path, device)
     if is_tree_model(path):
         from .trees import load as load_tree_model
 

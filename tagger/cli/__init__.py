@@ -61,9 +61,30 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(help="Continue the killed or interrupted run in this run directory from its last checkpoint.")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Also write a checkpoint every N batches (one is always written at the end of each epoch).")] = 0,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field, e.g. --set encoder.hidden=128 --set heads.0.kind=softmax. Repeatable.")] = None,
+    train_src: Annotated[Optional[Path], typer.Option(help="Translation: training source sentences, one a line (with --train-tgt, aligned).")] = None,
+    train_tgt: Annotated[Optional[Path], typer.Option(help="Translation: training target sentences, line N translating line N of --train-src.")] = None,
+    dev_src: Annotated[Optional[Path], typer.Option(help="Translation: validation source sentences (with --dev-tgt).")] = None,
+    dev_tgt: Annotated[Optional[Path], typer.Option(help="Translation: validation target sentences.")] = None,
 ) -> None:
     """Train a model from a recipe and write its model directory."""
+    from ..seq2seq import is_seq2seq_recipe, is_seq2seq_run
     from ..trees import is_tree_recipe, is_tree_run
+
+    if is_seq2seq_recipe(recipe) or (recipe is None and is_seq2seq_run(resume)):  # translation (tagger.seq2seq)
+        from ..seq2seq.cli import train_command as train_seq2seq
+
+        train_seq2seq(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(), data_dir=data_dir,
+                      train_file=train_file, dev_file=dev_file, data_format=data_format, word_col=word_col,
+                      tag_col=tag_col, scheme=scheme, field=field, text_field=text_field, label_field=label_field,
+                      multi_label=multi_label, tokenizer=tokenizer, max_tokens=max_tokens, vectors=vectors,
+                      charlm=charlm, max_epochs=max_epochs, max_minutes=max_minutes, patience=patience,
+                      batch_size=batch_size, lr=lr, seed=seed, device=device, threads=threads, train_src=train_src,
+                      train_tgt=train_tgt, dev_src=dev_src, dev_tgt=dev_tgt)
+        return
+    parallel = [name for name, value in (("--train-src", train_src), ("--train-tgt", train_tgt), ("--dev-src", dev_src),
+                                         ("--dev-tgt", dev_tgt)) if value is not None]
+    if parallel:
+        raise TaggerError(f"{parallel[0]} is an option for translation (seq2seq) recipes only")
 
     if is_tree_recipe(recipe) or (recipe is None and is_tree_run(resume)):  # the tree family (tagger.trees)
         from ..trees.cli import train_command
@@ -157,14 +178,25 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
+    src: Annotated[Optional[Path], typer.Option(help="Translation models: score these source sentences (one a line) ...")] = None,
+    ref: Annotated[Optional[Path], typer.Option(help="... against these reference translations (line N translates line N of --src).")] = None,
+    beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
     and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
     per-class precision/recall/F1 for sentence classification (micro-F1 and exact match
     for multi-label)."""
+    from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
+    if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
+        from ..seq2seq.cli import evaluate_command as evaluate_seq2seq
+
+        evaluate_seq2seq(model_dir, split.value, data_dir, src, ref, json_out, beam, batch_size, device, threads)
+        return
+    if src is not None or ref is not None or beam is not None:
+        raise TaggerError("--src, --ref and --beam are for translation (seq2seq) models")
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import evaluate_command
 
@@ -285,12 +317,22 @@ def predict(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes tagging --input in parallel (each loads the model and runs PyTorch on one thread); output stays in input order. Formats spans, conll and jsonl.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: keep the complete sentences already in --output, drop an incomplete last one, and tag the rest of --input.")] = False,
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP + " With --workers, each worker runs one thread.")] = None,
+    beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
 ) -> None:
     """Tag sentences given on the command line or in a file; output is written as it goes.
     A sentence classifier prints each sentence's label with its probability."""
+    from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
+    if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
+        from ..seq2seq.cli import predict_command as predict_seq2seq
+
+        predict_seq2seq(model_dir, texts, input_file, output, output_format.value, explain, explain_html, beam,
+                        batch_size, device, threads, stderr_console())
+        return
+    if beam is not None:
+        raise TaggerError("--beam is for translation (seq2seq) models")
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import predict_command
 
@@ -298,10 +340,19 @@ def predict(
                         device, threads, stderr_console())
         return
     from ..device import set_threads
-    from ..predict import Tagger
+    from ..runtime import is_export_dir
 
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
+    if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
+        from .export import predict_export
+
+        if quantize is not None or workers > 1 or resume or explain or explain_html is not None:
+            raise TaggerError("an export directory is tagged as exported: no --quantize, --workers, --resume or --explain")
+        predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
+        return
+    from ..predict import Tagger
+
     if quantize is not None and workers > 1:
         raise TaggerError("--quantize tags in this process; drop --workers (or use --workers 1)")
     set_threads(threads)
