@@ -183,6 +183,25 @@ def test_runtime_never_imports_torch(trained):
     assert done.stdout.split() == ["3", "[]"]
 
 
+def test_cli_predict_on_an_export_directory_runs_without_torch(trained):
+    model_dir, export_dir = trained
+    text = "Peter Blair of the European Commission went to Paris ."
+    code = (
+        "import sys\nfrom tagger.cli import app\n"
+        f"try:\n    app(['predict', {str(export_dir)!r}, {text!r}, '--format', 'jsonl', '--threads', '1'])\n"
+        "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record, verdict = done.stdout.strip().splitlines()
+    assert verdict == "torch imported: False"
+    expected = CliRunner().invoke(app, ["predict", str(model_dir), text, "--format", "jsonl"])
+    assert json.loads(record) == json.loads(expected.stdout.strip())
+    refused = CliRunner().invoke(app, ["predict", str(export_dir), text, "--quantize", "int8"])
+    assert refused.exit_code == 1 and "no --quantize" in refused.output
+
+
 def test_broken_or_foreign_onnx_files_are_one_line_errors(trained, tmp_path):
     _, export_dir = trained
     broken = tmp_path / "broken"
