@@ -186,9 +186,10 @@ def test_tiny_model_overfits_and_reproduces_the_pairs(trained):
     assert score == report["bleu"] == 100.0 and report["chrf"] == 100.0
 
 
-@pytest.mark.parametrize("attention,feeding", [("none", True), ("dot", False)])
-def test_other_attentions_learn_too(tmp_path, attention, feeding):
+@pytest.mark.parametrize("attention,feeding,sampling", [("none", True, 0.25), ("dot", False, 0.0)])
+def test_other_attentions_learn_too(tmp_path, attention, feeding, sampling):
     recipe = tiny_recipe(tmp_path, f"model.attention='{attention}'", f"model.input_feeding={str(feeding).lower()}",
+                         f"model.scheduled_sampling={sampling}",
                          "model.hidden=24", "model.cell='lstm'", "model.tie_embeddings=false")
     task, loss, _, _ = overfit(recipe, 60)
     assert loss < 0.1

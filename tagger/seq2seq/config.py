@@ -69,6 +69,9 @@ class Seq2SeqModelConfig:
     tie_embeddings: bool = False  # the output layer shares the target embeddings
     dropout: float = 0.3
     label_smoothing: float = 0.1
+    # Scheduled sampling (input feeding only): this share of training steps reads the
+    # model's own previous prediction instead of the reference token.
+    scheduled_sampling: float = 0.0
 
 
 @dataclass
@@ -119,6 +122,9 @@ class Seq2SeqRecipe:
              "model sizes and layer counts must be positive"),
             (not 0 <= m.dropout < 1, "model.dropout", "model.dropout must be in [0, 1)"),
             (not 0 <= m.label_smoothing < 1, "model.label_smoothing", "model.label_smoothing must be in [0, 1)"),
+            (not 0 <= m.scheduled_sampling < 1, "model.scheduled_sampling", "model.scheduled_sampling must be in [0, 1)"),
+            (m.scheduled_sampling > 0 and not m.input_feeding, "model.scheduled_sampling",
+             "scheduled sampling needs model.input_feeding = true (the decoder then runs step by step)"),
             (v.kind not in VOCAB_KINDS, "vocab.kind", f"unknown vocabulary kind '{v.kind}' (choose: {', '.join(VOCAB_KINDS)})"),
             (v.size < 8, "vocab.size", "vocab.size must be at least 8"),
             (d.beam < 1 or d.eval_beam < 1, "decode.beam", "beam widths must be at least 1"),

@@ -194,12 +194,23 @@ class Seq2Seq(nn.Module):
             top, _ = self.decoder(emb, state)
             hidden, _ = self._attentional(top, enc)
         else:
-            feed = self.initial_feed(src.shape[0], src.device)
-            steps = []
-            for t in range(tgt_in.shape[1]):
-                top, state = self.decoder(torch.cat([emb[:, t : t + 1], feed.unsqueeze(1)], dim=-1), state)
-                h, _ = self._attentional(top, enc)
-                feed = h.squeeze(1)
-                steps.append(h)
-            hidden = torch.cat(steps, dim=1)
+            hidden = self._fed_steps(emb, tgt_in, state, enc)
         return self.out(self.drop(hidden))
+
+    def _fed_steps(self, emb: Tensor, tgt_in: Tensor, state: State, enc: Encoded) -> Tensor:
+        """The decoder step by step with input feeding; in training with scheduled
+        sampling, some steps read the model's own previous prediction."""
+        feed = self.initial_feed(emb.shape[0], emb.device)
+        sampling = self.cfg.scheduled_sampling if self.training else 0.0
+        steps = []
+        for t in range(tgt_in.shape[1]):
+            x = emb[:, t : t + 1]
+            if sampling > 0 and t > 0:
+                own = self.tgt_embed(self.out(feed).argmax(-1, keepdim=True))
+                chosen = torch.rand(emb.shape[0], 1, 1, device=emb.device) < sampling
+                x = torch.where(chosen, self.drop(own), x)
+            top, state = self.decoder(torch.cat([x, feed.unsqueeze(1)], dim=-1), state)
+            h, _ = self._attentional(top, enc)
+            feed = h.squeeze(1)
+            steps.append(h)
+        return torch.cat(steps, dim=1)
