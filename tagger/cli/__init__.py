@@ -202,40 +202,49 @@ def evaluate(
 
         evaluate_command(model_dir, split.value, data_dir, file, json_out, confusion, batch_size, device, threads)
         return
-    from ..corpus import load_corpus, read_file
     from ..data import describe_schemes
     from ..device import set_threads
-    from ..metrics import (
-        format_classification_report,
-        format_span_report,
-        format_tag_report,
-    )
     from ..predict import Tagger
 
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
-    recipe = tagger.model.recipe
-    if file is not None:
-        gold = read_file(file, recipe.data, recipe.heads)
-        where = str(file)
-        split_name = where
-    else:
-        data = recipe.data
-        data.train = data.dev = data.test = None  # a trained model's file paths may not exist here
-        if data_dir is not None:
-            data.data_dir = str(data_dir)
-        gold = load_corpus(data, recipe.heads, (split.value,))[split.value]
-        where = split_name = f"{data.source} {split.value}"
+    gold, where = _gold_corpus(tagger.model.recipe, file, split.value, data_dir)
     try:
         report = tagger.evaluate(gold)
     except TaggerError as err:  # e.g. a label the model does not know: name the file (the reader gave the line)
         if err.path is None and file is not None:
             err.path = str(file)
         raise
-    for line in describe_schemes({split_name: gold}):
+    for line in describe_schemes({where: gold}):
         print(line, file=sys.stderr)
     print(f"{where}: {len(gold):,} sentences, {sum(len(s) for s in gold):,} tokens")
+    _print_report(report)
+    if confusion is not None:
+        _plot_confusions(report, confusion, top, where)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
+
+
+app.command("evaluate")(evaluate)
+
+
+def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | None) -> tuple[list, str]:
+    """The sentences to score and what to call them: ``file``, or ``split`` of the recipe's source."""
+    from ..corpus import load_corpus, read_file
+
+    if file is not None:
+        return read_file(file, recipe.data, recipe.heads), str(file)
+    data = recipe.data
+    data.train = data.dev = data.test = None  # a trained model's file paths may not exist here
+    if data_dir is not None:
+        data.data_dir = str(data_dir)
+    return load_corpus(data, recipe.heads, (split,))[split], f"{data.source} {split}"
+
+
+def _print_report(report: dict[str, dict]) -> None:
+    from ..metrics import format_classification_report, format_span_report, format_tag_report
+
     for task, entry in report.items():
         print(f"\n== {task} ==")
         if entry.get("level") == "sentence":
@@ -248,21 +257,19 @@ def evaluate(
             print(format_tag_report(entry))
         else:
             print(f"token accuracy: {entry['token_accuracy'] * 100:.2f}")
-    if confusion is not None:
-        from ..plots import plot_confusion
-
-        for task, entry in report.items():
-            if "confusion" not in entry:
-                print(f"\nno confusion matrix for {task}: a multi-label task has none")
-                continue
-            target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
-            shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
-            print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
-    if json_out is not None:
-        json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
 
 
-app.command("evaluate")(evaluate)
+def _plot_confusions(report: dict[str, dict], confusion: Path, top: int, where: str) -> None:
+    """One PNG per task (``OUT.TASK.png`` when there are several)."""
+    from ..plots import plot_confusion
+
+    for task, entry in report.items():
+        if "confusion" not in entry:
+            print(f"\nno confusion matrix for {task}: a multi-label task has none")
+            continue
+        target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
+        shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
+        print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
 
 
 def _predict_conllu(
