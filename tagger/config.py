@@ -17,6 +17,7 @@ from typing import Any
 import tomllib
 
 from .errors import TaggerError
+from .textfile import read_text
 
 
 @dataclass
@@ -95,7 +96,7 @@ def is_sentence_head(head: HeadConfig) -> bool:
 
 @dataclass
 class TrainConfig:
-    optimizer: str = "adam"  # adam | adamw | nadam | sgd
+    optimizer: str = "adam"  # adam | adamw | nadam | sgd | adagrad (registry.optimizers)
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -271,11 +272,9 @@ def available_recipes() -> list[str]:
 def read_recipe_toml(path: Path) -> tuple[dict[str, Any], str]:
     """A recipe file's table and its text (for finding a key's line), or a one-line error
     with the line of a TOML mistake. Every model family's recipes are read through this."""
+    text = read_text(path, "recipe file")
     try:
-        text = path.read_text(encoding="utf-8")
         raw = tomllib.loads(text)
-    except UnicodeDecodeError as err:
-        raise TaggerError(f"not a valid TOML recipe: not UTF-8 ({err.reason} at byte {err.start})", path) from None
     except tomllib.TOMLDecodeError as err:
         at = re.search(r"\(at line (\d+), column \d+\)", str(err))
         raise TaggerError(f"not a valid TOML recipe: {err}", path, int(at.group(1)) if at else None) from None

@@ -8,47 +8,75 @@ from .config import DataConfig, HeadConfig
 from .data import Sentence
 from .errors import TaggerError
 from .io.conll import read_columns, read_conll2003
-from .sources import SOURCES, TEXT_SOURCES
+from .registry import data_formats
+from .sources import load_source
 
 SPLITS = ("train", "valid", "test")
 
 
+# name -> reader(path, DataConfig, heads) -> sentences; ``text=True`` marks the formats
+# of raw text with a label column, which feed one sentence classification head.
+DATA_FORMATS = data_formats
+
+
 def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
-    if data.format == "conll2003":
-        # A declared scheme (--scheme) is that of the columns the recipe trains on;
-        # the other span column is still validated, with its scheme detected.
-        declared = {h.task: data.scheme for h in heads if h.span} if data.scheme != "auto" else "auto"
-        return read_conll2003(path, scheme=declared)
-    if data.format == "column":
-        if len(heads) != 1:
-            raise TaggerError("the column format holds one task; use a recipe with one head")
-        task = heads[0].task
-        return read_columns(
-            path,
-            word_col=data.word_col,
-            columns={task: data.tag_col},
-            span_tasks={task} if heads[0].span else set(),
-            scheme=data.scheme,
-        )
-    if data.format == "conllu":
-        from .io.conllu import read_conllu
+    """The sentences of one data file, read by the reader of the recipe's ``data.format``."""
+    return DATA_FORMATS[data.format](path, data, heads)
 
-        return read_conllu(path, conllu_fields(data, heads))
-    if data.format == "spacy":
-        from .io.spacy_docbin import read_docbin
 
-        return read_docbin(path, heads)
-    if data.format in ("tsv", "csv", "jsonl"):
-        from .io.text_classification import read_text_classification
+@DATA_FORMATS.register("conll2003")
+def _read_conll2003(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    # A declared scheme (--scheme) is that of the columns the recipe trains on;
+    # the other span column is still validated, with its scheme detected.
+    declared = {h.task: data.scheme for h in heads if h.span} if data.scheme != "auto" else "auto"
+    return read_conll2003(path, scheme=declared)
 
-        head = classify_head(heads, data.format)
-        return read_text_classification(
-            path, data.format, head.task, text_field=data.text_field, label_field=data.label_field,
-            tokenizer=data.tokenizer, multi_label=head.multi_label, max_tokens=data.max_tokens,
-        )
-    raise TaggerError(
-        f"unknown data format '{data.format}' (choose: conll2003, column, conllu, spacy; tsv, csv, jsonl for text classification)"
+
+@DATA_FORMATS.register("column")
+def _read_column(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    if len(heads) != 1:
+        raise TaggerError("the column format holds one task; use a recipe with one head")
+    task = heads[0].task
+    return read_columns(
+        path,
+        word_col=data.word_col,
+        columns={task: data.tag_col},
+        span_tasks={task} if heads[0].span else set(),
+        scheme=data.scheme,
     )
+
+
+@DATA_FORMATS.register("conllu")
+def _read_conllu(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    from .io.conllu import read_conllu
+
+    return read_conllu(path, conllu_fields(data, heads))
+
+
+@DATA_FORMATS.register("spacy")
+def _read_docbin(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    from .io.spacy_docbin import read_docbin
+
+    return read_docbin(path, heads)
+
+
+def _read_text(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
+    from .io.text_classification import read_text_classification
+
+    head = classify_head(heads, data.format)
+    return read_text_classification(
+        path, data.format, head.task, text_field=data.text_field, label_field=data.label_field,
+        tokenizer=data.tokenizer, multi_label=head.multi_label, max_tokens=data.max_tokens,
+    )
+
+
+for _fmt in ("tsv", "csv", "jsonl"):
+    DATA_FORMATS.register(_fmt, _read_text, text=True)
+
+
+def text_formats() -> tuple[str, ...]:
+    """The registered formats of labelled raw text (they need a sentence classification head)."""
+    return tuple(name for name in DATA_FORMATS if DATA_FORMATS.info(name).get("text"))
 
 
 def classify_head(heads: Sequence[HeadConfig], fmt: str) -> HeadConfig:
@@ -98,10 +126,8 @@ def load_corpus(
     if missing:
         if not data.source:
             raise TaggerError(f"no {missing[0]} data: give --{'dev' if missing[0] == 'valid' else missing[0]} FILE")
-        if data.source not in SOURCES:
-            raise TaggerError(f"unknown data source '{data.source}' (known: {', '.join(sorted(SOURCES))})")
-        data_dir = Path(data.data_dir) if data.data_dir else None
-        # Text sources tokenize raw text: with the recipe's tokenizer, cut to its max_tokens.
-        extra = {"tokenizer": data.tokenizer, "max_tokens": data.max_tokens} if data.source in TEXT_SOURCES else {}
-        corpus.update(SOURCES[data.source](data_dir, tuple(missing), **extra))
+        # Sources of raw text tokenize it with the recipe's tokenizer and cut it to its
+        # max_tokens; sources of tagged words ignore both.
+        corpus.update(load_source(data.source, data.data_dir or None, tuple(missing),
+                                  tokenizer=data.tokenizer, max_tokens=data.max_tokens))
     return corpus

@@ -28,6 +28,16 @@ class TaggerError(Exception):
         return (where + self.message).replace("\n", " ")
 
 
+def bad_utf8(raw: bytes, err: UnicodeDecodeError, path: str | Path, line: int) -> TaggerError:
+    """The one wording for a line of a file that is not UTF-8: the first bad byte and its
+    column, counted in characters (a BOM opening line 1 not counted)."""
+    before = raw[: err.start].decode("utf-8")  # valid: decoding stopped at err.start
+    column = len(before.removeprefix("\ufeff") if line == 1 else before) + 1
+    return TaggerError(
+        f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {column}); save the file as UTF-8", path, line
+    )
+
+
 def not_utf8(path: Path) -> TaggerError:
     """The error for a file that is not UTF-8, naming the first bad line and byte (a
     text stream decodes ahead in blocks, so the line being read is not the bad one)."""
@@ -36,8 +46,5 @@ def not_utf8(path: Path) -> TaggerError:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                return TaggerError(
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); save the file as UTF-8",
-                    path, line_no,
-                )
+                return bad_utf8(raw, err, path, line_no)
     return TaggerError("not valid UTF-8; save the file as UTF-8", path)

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from .errors import TaggerError
+from .textfile import read_text
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -34,9 +35,10 @@ def resolve_dir(path: str | Path, required: tuple[str, ...]) -> Path:
 
 
 def read_json_object(path: Path) -> dict:
+    text = read_text(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
         raise TaggerError(f"not valid JSON ({err})", path) from None
     if not isinstance(value, dict):
         raise TaggerError("expected a JSON object", path)

@@ -12,7 +12,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .errors import TaggerError, not_utf8
+from .errors import TaggerError
+from .textfile import text_lines
 
 
 class OutputFormat(str, Enum):
@@ -42,43 +43,34 @@ def read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
 
         yield from (s.words for s in read_conllu(path, ()))
         return
+    words: list[str] = []
+    for line_no, line in text_lines(path, "input file"):
+        line = line.strip()
+        if fmt is InputFormat.text:
+            yield line  # a blank line too: one output record per input line
+        elif fmt is InputFormat.jsonl:
+            if line:
+                yield _jsonl_item(line, path, line_no)
+        elif not line:
+            if words:
+                yield words
+            words = []
+        elif not line.startswith("-DOCSTART-"):
+            words.append(line.split()[0])
+    if words:
+        yield words
+
+
+def _jsonl_item(line: str, path: Path, line_no: int) -> list[str] | str:
     try:
-        handle = path.open(encoding="utf-8-sig")
-    except OSError as err:
-        raise TaggerError(f"cannot open input ({err.strerror})", path) from None
-    with handle:
-        words: list[str] = []
-        line_no = 0
-        try:
-            for line_no, line in enumerate(handle, 1):
-                line = line.strip()
-                if fmt is InputFormat.text:
-                    yield line  # a blank line too: one output record per input line
-                elif fmt is InputFormat.jsonl:
-                    if not line:
-                        continue
-                    try:
-                        item = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
-                    if isinstance(item, dict) and isinstance(item.get("tokens"), list):
-                        yield [str(t) for t in item["tokens"]]
-                    elif isinstance(item, dict) and isinstance(item.get("text"), str):
-                        yield item["text"]
-                    else:
-                        raise TaggerError('expected an object with "tokens" (a list) or "text"', path, line_no)
-                else:
-                    if not line:
-                        if words:
-                            yield words
-                        words = []
-                    elif not line.startswith("-DOCSTART-"):
-                        words.append(line.split()[0])
-        except UnicodeDecodeError:
-            # The text layer decodes ahead in blocks, so find the offending line itself.
-            raise not_utf8(path) from None
-        if words:
-            yield words
+        item = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
+    if isinstance(item, dict) and isinstance(item.get("tokens"), list):
+        return [str(t) for t in item["tokens"]]
+    if isinstance(item, dict) and isinstance(item.get("text"), str):
+        return item["text"]
+    raise TaggerError('expected an object with "tokens" (a list) or "text"', path, line_no)
 
 
 @functools.cache

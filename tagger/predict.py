@@ -163,6 +163,26 @@ def _task_score(entry: dict) -> float:
     return entry["f1"] if "f1" in entry else entry["token_accuracy"]
 
 
+QUANTIZE_CHOICES = ("int8",)
+
+
+def quantized(model: SequenceTagger, quantize: str) -> SequenceTagger:
+    """The model with its recurrent and linear layers in dynamic int8 (``quantize="int8"``)."""
+    if quantize not in QUANTIZE_CHOICES:
+        raise TaggerError(f"unknown quantize '{quantize}' (choose: {', '.join(QUANTIZE_CHOICES)})")
+    if next(model.parameters()).device.type != "cpu":
+        raise TaggerError("int8 quantization runs on the CPU: use --device cpu")
+    import warnings
+
+    from torch import nn
+
+    with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice, on every load
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8).eval()
+
+
 class Tagger:
     """A loaded model, ready to tag: ``tagger.load(MODEL_DIR).predict([["EU", "rejects", ...]])``."""
 
@@ -171,8 +191,11 @@ class Tagger:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "Tagger":
-        return cls(load_model(path, resolve_device(device)))
+    def load(cls, path: str | Path, device: str = "cpu", quantize: str | None = None) -> "Tagger":
+        """``quantize="int8"``: PyTorch's dynamic int8 quantization of the LSTM and linear
+        layers (weights int8, activations quantized per batch; CPU only)."""
+        model = load_model(path, resolve_device(device))
+        return cls(quantized(model, quantize) if quantize is not None else model)
 
     @property
     def tasks(self) -> list[str]:
@@ -277,7 +300,7 @@ class Tagger:
         return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed)
 
 
-def load(path: str | Path, device: str = "cpu") -> Tagger:
+def load(path: str | Path, device: str = "cpu", quantize: str | None = None) -> Tagger:
     """Load a sequence tagger or classifier directory (or a training run directory);
     :func:`tagger.load` takes a model of any family."""
-    return Tagger.load(path, device)
+    return Tagger.load(path, device, quantize)

@@ -11,8 +11,6 @@ from typing import Any
 from .config import Recipe
 from .errors import TaggerError
 
-DATA_FORMATS = ("conll2003", "column", "conllu", "spacy", "tsv", "csv", "jsonl")
-TEXT_FORMATS = ("tsv", "csv", "jsonl")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -61,21 +59,18 @@ RANGES: dict[str, Callable[[Any], str | None]] = {
 
 
 def _names() -> dict[str, Collection[str]]:
-    """field -> the names it may take (the registries live beside the code they name)."""
-    from .nn.embed import CHAR_ENCODERS
-    from .nn.encode import CELLS
-    from .nn.heads import HEADS
-    from .nn.pooling import POOLINGS
+    """field -> the registry of the names it may take. Importing the modules that
+    register the built-in entries fills the registries (they live in ``registry``)."""
+    from . import corpus, sources, tokenize, training  # noqa: F401 - they fill the registries
+    from . import registry as reg
+    from .nn import embed, encode, heads, pooling  # noqa: F401
     from .schemes import SCHEMES
-    from .sources import SOURCES
-    from .tokenize import TOKENIZERS
-    from .training import OPTIMIZERS, Schedule
 
     return {
-        "data.source": SOURCES, "data.format": DATA_FORMATS, "data.scheme": SCHEMES, "data.tokenizer": TOKENIZERS,
-        "embed.char_encoder": (*CHAR_ENCODERS, "none"), "encoder.cell": CELLS,
-        "heads.kind": HEADS, "heads.pooling": POOLINGS,
-        "train.optimizer": OPTIMIZERS, "train.schedule": Schedule.NAMES,
+        "data.source": reg.sources, "data.format": reg.data_formats, "data.scheme": SCHEMES,
+        "data.tokenizer": reg.tokenizers, "embed.char_encoder": reg.char_encoders, "encoder.cell": reg.cells,
+        "heads.kind": reg.heads, "heads.pooling": reg.poolings,
+        "train.optimizer": reg.optimizers, "train.schedule": reg.schedules,
     }
 
 
@@ -128,7 +123,9 @@ def _check_heads(recipe: Recipe) -> None:
             raise _error(recipe, f"heads.{i}.task", task, "a head needs a task name")
         if task in tasks[:i]:
             raise _error(recipe, f"heads.{i}.task", task, "two heads cannot have the same task")
-    if recipe.data.format in TEXT_FORMATS and not any(h.kind == "classify" for h in recipe.heads):
+    from .corpus import text_formats
+
+    if recipe.data.format in text_formats() and not any(h.kind == "classify" for h in recipe.heads):
         raise _error(recipe, "data.format", recipe.data.format, "text classification files need a classify head")
 
 

@@ -1,4 +1,4 @@
-"""Tokenizers for raw text, by name (``TOKENIZERS``).
+"""Tokenizers for raw text, by name (``TOKENIZERS``, the ``tokenizers`` registry).
 
 A model records its tokenizer in ``recipe.data.tokenizer``; the same one splits
 raw text at training time (text-classification files) and at prediction, so a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .errors import TaggerError
+from .registry import tokenizers as TOKENIZERS
 
 # Abbreviations with inner dots (U.S., e.g.) stay whole; other punctuation is split
 # off the way the CoNLL-2003 annotators did ("lamb." -> "lamb", ".").
@@ -49,19 +49,14 @@ def ptb_tokenize(text: str) -> list[str]:
     return _PTB.findall(text)
 
 
-TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
-    "conll": conll_tokenize,
-    "whitespace": whitespace_tokenize,
-    "ptb": ptb_tokenize,
-}
+TOKENIZERS.register("conll", conll_tokenize)
+TOKENIZERS.register("whitespace", whitespace_tokenize)
+TOKENIZERS.register("ptb", ptb_tokenize)
 
 
 def get_tokenizer(name: str) -> Callable[[str], list[str]]:
     """The tokenizer registered as ``name``; an unknown name is a :class:`TaggerError`."""
-    try:
-        return TOKENIZERS[name]
-    except KeyError:
-        raise TaggerError(f"unknown tokenizer '{name}' (choose: {', '.join(TOKENIZERS)})") from None
+    return TOKENIZERS[name]
 
 
 def tokenize(text: str, tokenizer: str = "conll") -> list[str]:

@@ -5,43 +5,60 @@ from __future__ import annotations
 import random
 import signal
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from .config import TrainConfig
-from .errors import TaggerError
+from .registry import optimizers as OPTIMIZERS
+from .registry import schedules as SCHEDULES
 
-OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {
-    "adam": lambda p, c: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay),
-    "adamw": lambda p, c: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay),
-    "nadam": lambda p, c: torch.optim.NAdam(p, lr=c.lr, weight_decay=c.weight_decay),
-    "sgd": lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay),
-}
+# name -> (parameters, TrainConfig-like cfg with lr, weight_decay, momentum) -> optimizer
+OPTIMIZERS.register("adam", lambda p, c: torch.optim.Adam(p, lr=c.lr, weight_decay=c.weight_decay))
+OPTIMIZERS.register("adamw", lambda p, c: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay))
+OPTIMIZERS.register("nadam", lambda p, c: torch.optim.NAdam(p, lr=c.lr, weight_decay=c.weight_decay))
+OPTIMIZERS.register("sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay))
+# Tai et al. (2015) trained their Tree-LSTMs with Adagrad.
+OPTIMIZERS.register("adagrad", lambda p, c: torch.optim.Adagrad(p, lr=c.lr, weight_decay=c.weight_decay))
+
+# A schedule: (optimizer, cfg, total steps) -> (scheduler stepped per batch, scheduler stepped per epoch), either None.
+Schedulers = tuple[Any, Any]
+
+
+@SCHEDULES.register("constant")
+def _constant(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> Schedulers:
+    return None, None
+
+
+@SCHEDULES.register("plateau")
+def _plateau(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> Schedulers:
+    """Decay by ``lr_decay`` when the dev score has not risen for ``schedule_patience`` epochs."""
+    return None, torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_decay, patience=cfg.schedule_patience
+    )
+
+
+@SCHEDULES.register("linear")
+def _linear(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> Schedulers:
+    """Down to zero over the whole run, a step per batch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total)), None
+
+
+@SCHEDULES.register("exponential")
+def _exponential(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> Schedulers:
+    return None, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
 
 
 class Schedule:
-    """Learning-rate schedules, stepped per batch (linear) or per epoch (the rest)."""
+    """The recipe's learning-rate schedule (``SCHEDULES``), stepped per batch (linear) or per epoch (the rest)."""
 
-    NAMES = ("constant", "plateau", "linear", "exponential")
+    NAMES = SCHEDULES  # the names, as before; the registry reads like a tuple of them
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-        if cfg.schedule not in self.NAMES:
-            raise TaggerError(f"unknown schedule '{cfg.schedule}' (choose: {', '.join(self.NAMES)})")
+        make = SCHEDULES[cfg.schedule]  # an unknown name: one line listing the schedules
         self.cfg = cfg
         self.optimizer = optimizer
-        total = max(1, cfg.max_epochs * steps_per_epoch)
-        self.per_batch = None
-        self.per_epoch = None
-        if cfg.schedule == "linear":
-            self.per_batch = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-        elif cfg.schedule == "exponential":
-            self.per_epoch = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
-        elif cfg.schedule == "plateau":
-            self.per_epoch = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=cfg.lr_decay, patience=cfg.schedule_patience
-            )
+        self.per_batch, self.per_epoch = make(optimizer, cfg, max(1, cfg.max_epochs * steps_per_epoch))
 
     def batch_done(self) -> None:
         if self.per_batch is not None:

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .batching import Vocabs
 from .errors import TaggerError
+from .textfile import text_lines
 from .vocab import Vocab
 
 
@@ -22,29 +23,23 @@ def read_vectors(path: str | Path, max_words: int) -> tuple[list[str], Tensor]:
     words: list[str] = []
     rows: list[list[float]] = []
     dim = None
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                parts = line.rstrip().split(" ")
-                if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    continue
-                if len(parts) < 2:
-                    continue
-                if dim is None:
-                    dim = len(parts) - 1
-                if len(parts) < dim + 1:
-                    raise TaggerError(f"expected a word and {dim} numbers, found {len(parts)} fields", path, line_no)
-                try:
-                    rows.append([float(x) for x in parts[-dim:]])
-                except ValueError:
-                    raise TaggerError("vector values must be numbers", path, line_no) from None
-                words.append(" ".join(parts[:-dim]))  # GloVe 840B has words with spaces
-                if len(words) >= max_words:
-                    break
-    except FileNotFoundError:
-        raise TaggerError("vectors file not found", path) from None
-    except UnicodeDecodeError as err:
-        raise TaggerError(f"not valid UTF-8 ({err.reason})", path) from None
+    for line_no, line in text_lines(path, "vectors file"):
+        parts = line.rstrip().split(" ")
+        if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue
+        if len(parts) < 2:
+            continue
+        if dim is None:
+            dim = len(parts) - 1
+        if len(parts) < dim + 1:
+            raise TaggerError(f"expected a word and {dim} numbers, found {len(parts)} fields", path, line_no)
+        try:
+            rows.append([float(x) for x in parts[-dim:]])
+        except ValueError:
+            raise TaggerError("vector values must be numbers", path, line_no) from None
+        words.append(" ".join(parts[:-dim]))  # GloVe 840B has words with spaces
+        if len(words) >= max_words:
+            break
     if not words:
         raise TaggerError("no vectors found", path)
     return words, torch.tensor(rows)

@@ -190,8 +190,9 @@ def test_invalid_toml_is_a_tagger_error(tmp_path):
 def test_non_utf8_recipe_is_a_tagger_error(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes('description = "caf\xe9"\n'.encode("latin-1"))
-    with pytest.raises(TaggerError, match="not a valid TOML recipe"):
+    with pytest.raises(TaggerError, match=r"not valid UTF-8 \(byte 0xe9 at column 19\)") as info:
         load_recipe(str(path))
+    assert info.value.line == 1
 
 
 def test_section_that_is_not_a_table(tmp_path):

@@ -41,7 +41,7 @@ BAD_SETTINGS = {  # command-line settings -> what the one line must say
     "--scheme iob3": "data.scheme = 'iob3': choose one of:",
     "--tokenizer nltk": "data.tokenizer = 'nltk': choose one of: conll, ptb, whitespace",
     "--format xml": "data.format = 'xml': choose one of:",
-    "--set train.optimizer=adamm": "train.optimizer = 'adamm': choose one of: adam, adamw, nadam, sgd",
+    "--set train.optimizer=adamm": "train.optimizer = 'adamm': choose one of: adagrad, adam, adamw, nadam, sgd",
     "--set train.schedule=cosine": "train.schedule = 'cosine': choose one of:",
     "--set heads.0.kind=crff": "heads.0.kind = 'crff': choose one of: classify, crf, softmax",
     "--set encoder.cell=transformer": "encoder.cell = 'transformer': choose one of: gru, lstm, rnn",

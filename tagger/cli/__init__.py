@@ -61,22 +61,24 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(help="Continue the killed or interrupted run in this run directory from its last checkpoint.")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Also write a checkpoint every N batches (one is always written at the end of each epoch).")] = 0,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field, e.g. --set encoder.hidden=128 --set heads.0.kind=softmax. Repeatable.")] = None,
+    train_src: Annotated[Optional[Path], typer.Option(help="Translation: training source sentences, one a line (with --train-tgt, aligned).")] = None,
+    train_tgt: Annotated[Optional[Path], typer.Option(help="Translation: training target sentences, line N translating line N of --train-src.")] = None,
+    dev_src: Annotated[Optional[Path], typer.Option(help="Translation: validation source sentences (with --dev-tgt).")] = None,
+    dev_tgt: Annotated[Optional[Path], typer.Option(help="Translation: validation target sentences.")] = None,
 ) -> None:
     """Train a model from a recipe and write its model directory (any family: the recipe's
     `family` field, or the checkpoint's with --resume, says which)."""
     from ..family import recipe_family, run_family
 
     family = recipe_family(recipe) if recipe is not None else run_family(resume)
-    if family in ("tree", "lm"):  # the tree family (tagger.trees), the language model (tagger.lm)
-        from ..trees.cli import train_command as tree_train
-        from .lm import train_command as lm_train
-
-        (tree_train if family == "tree" else lm_train)(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(), data_dir=data_dir,
-                      train_file=train_file, dev_file=dev_file, data_format=data_format, word_col=word_col,
-                      tag_col=tag_col, scheme=scheme, field=field, text_field=text_field, label_field=label_field,
-                      multi_label=multi_label, tokenizer=tokenizer, max_tokens=max_tokens, vectors=vectors,
-                      charlm=charlm, max_epochs=max_epochs, max_minutes=max_minutes, patience=patience,
-                      batch_size=batch_size, lr=lr, seed=seed, device=device, threads=threads)
+    parallel = [name for name, value in (("--train-src", train_src), ("--train-tgt", train_tgt), ("--dev-src", dev_src),
+                                         ("--dev-tgt", dev_tgt)) if value is not None]
+    if parallel and family != "seq2seq":
+        raise TaggerError(f"{parallel[0]} is an option for translation (seq2seq) recipes only")
+    if family in ("tree", "lm", "seq2seq"):  # tagger.trees, tagger.lm, tagger.seq2seq
+        options = {name: value for name, value in locals().items() if name in FAMILY_OPTIONS}
+        _family_train_command(family)(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(),
+                                      **options)
         return
     from ..config import Recipe, apply_overrides, load_recipe_dict
     from ..train import train as run_training
@@ -114,6 +116,25 @@ def train(
         raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
     parsed = Recipe.from_dict(apply_overrides(raw, overrides or []), origin)
     run_training(parsed, output or Path("runs") / parsed.name, stderr_console(), checkpoint_every=checkpoint_every)
+
+
+# `tagger train` options handed to another family's train command, which refuses those it has no use for.
+FAMILY_OPTIONS = (
+    "data_dir", "train_file", "dev_file", "data_format", "word_col", "tag_col", "scheme", "field", "text_field",
+    "label_field", "multi_label", "tokenizer", "max_tokens", "vectors", "charlm", "max_epochs", "max_minutes",
+    "patience", "batch_size", "lr", "seed", "device", "threads", "train_src", "train_tgt", "dev_src", "dev_tgt",
+)
+
+
+def _family_train_command(family: str) -> Any:
+    """The ``train_command`` of a model family other than the tagger."""
+    if family == "tree":
+        from ..trees.cli import train_command
+    elif family == "lm":
+        from .lm import train_command
+    else:
+        from ..seq2seq.cli import train_command
+    return train_command
 
 
 # What may change when a run is resumed: how it runs, not what it learns.
@@ -160,52 +181,73 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
+    src: Annotated[Optional[Path], typer.Option(help="Translation models: score these source sentences (one a line) ...")] = None,
+    ref: Annotated[Optional[Path], typer.Option(help="... against these reference translations (line N translates line N of --src).")] = None,
+    beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
     and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
     per-class precision/recall/F1 for sentence classification (micro-F1 and exact match
     for multi-label)."""
+    from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
+    if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
+        from ..seq2seq.cli import evaluate_command as evaluate_seq2seq
+
+        evaluate_seq2seq(model_dir, split.value, data_dir, src, ref, json_out, beam, batch_size, device, threads)
+        return
+    if src is not None or ref is not None or beam is not None:
+        raise TaggerError("--src, --ref and --beam are for translation (seq2seq) models")
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import evaluate_command
 
         evaluate_command(model_dir, split.value, data_dir, file, json_out, confusion, batch_size, device, threads)
         return
-    from ..corpus import load_corpus, read_file
     from ..data import describe_schemes
     from ..device import set_threads
-    from ..metrics import (
-        format_classification_report,
-        format_span_report,
-        format_tag_report,
-    )
     from ..predict import Tagger
 
     set_threads(threads)
-    tagger = Tagger.load(model_dir, device)
+    tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
-    recipe = tagger.model.recipe
-    if file is not None:
-        gold = read_file(file, recipe.data, recipe.heads)
-        where = str(file)
-        split_name = where
-    else:
-        data = recipe.data
-        data.train = data.dev = data.test = None  # a trained model's file paths may not exist here
-        if data_dir is not None:
-            data.data_dir = str(data_dir)
-        gold = load_corpus(data, recipe.heads, (split.value,))[split.value]
-        where = split_name = f"{data.source} {split.value}"
+    gold, where = _gold_corpus(tagger.model.recipe, file, split.value, data_dir)
     try:
         report = tagger.evaluate(gold)
     except TaggerError as err:  # e.g. a label the model does not know: name the file (the reader gave the line)
         if err.path is None and file is not None:
             err.path = str(file)
         raise
-    for line in describe_schemes({split_name: gold}):
+    for line in describe_schemes({where: gold}):
         print(line, file=sys.stderr)
     print(f"{where}: {len(gold):,} sentences, {sum(len(s) for s in gold):,} tokens")
+    _print_report(report)
+    if confusion is not None:
+        _plot_confusions(report, confusion, top, where)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
+
+
+app.command("evaluate")(evaluate)
+
+
+def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | None) -> tuple[list, str]:
+    """The sentences to score and what to call them: ``file``, or ``split`` of the recipe's source."""
+    from ..corpus import load_corpus, read_file
+
+    if file is not None:
+        return read_file(file, recipe.data, recipe.heads), str(file)
+    data = recipe.data
+    data.train = data.dev = data.test = None  # a trained model's file paths may not exist here
+    if data_dir is not None:
+        data.data_dir = str(data_dir)
+    return load_corpus(data, recipe.heads, (split,))[split], f"{data.source} {split}"
+
+
+def _print_report(report: dict[str, dict]) -> None:
+    from ..metrics import format_classification_report, format_span_report, format_tag_report
+
     for task, entry in report.items():
         print(f"\n== {task} ==")
         if entry.get("level") == "sentence":
@@ -218,21 +260,19 @@ def evaluate(
             print(format_tag_report(entry))
         else:
             print(f"token accuracy: {entry['token_accuracy'] * 100:.2f}")
-    if confusion is not None:
-        from ..plots import plot_confusion
-
-        for task, entry in report.items():
-            if "confusion" not in entry:
-                print(f"\nno confusion matrix for {task}: a multi-label task has none")
-                continue
-            target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
-            shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
-            print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
-    if json_out is not None:
-        json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
 
 
-app.command("evaluate")(evaluate)
+def _plot_confusions(report: dict[str, dict], confusion: Path, top: int, where: str) -> None:
+    """One PNG per task (``OUT.TASK.png`` when there are several)."""
+    from ..plots import plot_confusion
+
+    for task, entry in report.items():
+        if "confusion" not in entry:
+            print(f"\nno confusion matrix for {task}: a multi-label task has none")
+            continue
+        target = confusion if len(report) == 1 else confusion.with_name(f"{confusion.stem}.{task}{confusion.suffix or '.png'}")
+        shown = plot_confusion(entry["confusion"], target, top, title=f"{task}: {where}")
+        print(f"\nconfusion matrix of {task} ({len(shown)} most-confused tags) written to {target}")
 
 
 def _predict_conllu(
@@ -287,11 +327,22 @@ def predict(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes tagging --input in parallel (each loads the model and runs PyTorch on one thread); output stays in input order. Formats spans, conll and jsonl.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: keep the complete sentences already in --output, drop an incomplete last one, and tag the rest of --input.")] = False,
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP + " With --workers, each worker runs one thread.")] = None,
+    beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
 ) -> None:
     """Tag sentences given on the command line or in a file; output is written as it goes.
     A sentence classifier prints each sentence's label with its probability."""
+    from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
+    if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
+        from ..seq2seq.cli import predict_command as predict_seq2seq
+
+        predict_seq2seq(model_dir, texts, input_file, output, output_format.value, explain, explain_html, beam,
+                        batch_size, device, threads, stderr_console())
+        return
+    if beam is not None:
+        raise TaggerError("--beam is for translation (seq2seq) models")
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import predict_command
 
@@ -299,12 +350,23 @@ def predict(
                         device, threads, stderr_console())
         return
     from ..device import set_threads
-    from ..predict import Tagger
+    from ..runtime import is_export_dir
 
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
+    if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
+        from .export import predict_export
+
+        if quantize is not None or workers > 1 or resume or explain or explain_html is not None:
+            raise TaggerError("an export directory is tagged as exported: no --quantize, --workers, --resume or --explain")
+        predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
+        return
+    from ..predict import Tagger
+
+    if quantize is not None and workers > 1:
+        raise TaggerError("--quantize tags in this process; drop --workers (or use --workers 1)")
     set_threads(threads)
-    tagger = Tagger.load(model_dir, device)
+    tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
     span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
     if resume and input_file is None:
@@ -418,6 +480,10 @@ app.add_typer(lm_app, name="lm")
 from .serve import serve_command  # noqa: E402  (imports typer only: FastAPI loads when serve runs)
 
 app.command("serve")(serve_command)
+
+from .export import export_command  # noqa: E402  (imports typer only: torch and onnx load when it runs)
+
+app.command("export")(export_command)
 
 
 def main() -> None:

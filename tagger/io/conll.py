@@ -17,9 +17,10 @@ from typing import TextIO
 
 from tagger.data import Sentence, Sentences
 from tagger.errors import TaggerError
+from tagger.schemes import BIO, SCHEMES, detect_scheme, first_violation, split_tag, to_bio
+from tagger.textfile import text_lines
 
 DOCSTART = "-DOCSTART-"
-SCHEMES = ("iob1", "bio", "iob2", "bioes", "auto")
 
 CONLL2003_COLUMNS = {"pos": 1, "chunk": 2, "ner": 3}
 CONLL2003_SPAN_TASKS = frozenset({"ner", "chunk"})
@@ -31,21 +32,108 @@ def _resolve(index: int, ncols: int) -> int | None:
     return real if 0 <= real < ncols else None
 
 
-def _first_bio_violation(tags: Sequence[str]) -> int | None:
-    """Index of the first I-X that does not continue an X entity (strict BIO), or None."""
-    prev_prefix, prev_type = "O", None
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            prev_prefix, prev_type = "O", None
+class _ColumnSentences:
+    """The sentences of a column file as it is read: per sentence the line of its first
+    token, its words and one raw tag list per task; every line is checked as it comes."""
+
+    def __init__(self, where: str, tasks: list[str], columns: Mapping[str, int], word_col: int,
+                 span_tasks: frozenset[str], ncols: int | None, max_len: int | None):
+        self.where, self.tasks, self.columns, self.word_col = where, tasks, columns, word_col
+        self.span_tasks, self.ncols, self.max_len = span_tasks, ncols, max_len
+        self.word_idx: int | None = None  # set by the first data line
+        self.task_idx: list[int] = []
+        self.valid_tags: set[str] = {"O"}
+        self.starts: list[int] = []
+        self.words: list[list[str]] = []
+        self.tags: list[list[list[str]]] = []
+        self._words: list[str] = []
+        self._tags: list[list[str]] = [[] for _ in tasks]
+        self._start = 0
+
+    def end_sentence(self) -> None:
+        if self._words:
+            self.starts.append(self._start)
+            self.words.append(self._words)
+            self.tags.append(self._tags)
+            self._words, self._tags = [], [[] for _ in self.tasks]
+
+    def add_token(self, fields: list[str], lineno: int) -> None:
+        if self.ncols is None:
+            self.ncols = len(fields)
+        if len(fields) != self.ncols:
+            # A file that is narrower from its first line on is another format, not a broken line.
+            hint = ("; for a file of words and tags, use --format column --word-col 0 --tag-col -1"
+                    if self.word_idx is None and 2 <= len(fields) < self.ncols else "")
+            raise TaggerError(f"expected {self.ncols} columns, found {len(fields)}{hint}", self.where, lineno)
+        if self.word_idx is None:
+            self._locate_columns(self.ncols, lineno)
+        if not self._words:
+            self._start = lineno
+        elif self.max_len is not None and len(self._words) >= self.max_len:
+            raise TaggerError(
+                f"sentence starting on line {self._start} is longer than the limit of "
+                f"{self.max_len} tokens (is a blank line missing between sentences?)",
+                self.where, lineno,
+            )
+        self._words.append(fields[self.word_idx])
+        for k, idx in enumerate(self.task_idx):
+            tag = fields[idx]
+            self._tags[k].append(tag)
+            if tag not in self.valid_tags and self.tasks[k] in self.span_tasks:
+                self._check_tag(tag, idx, self.tasks[k], lineno)
+
+    def _locate_columns(self, n: int, lineno: int) -> None:
+        self.word_idx = _resolve(self.word_col, n)
+        if self.word_idx is None:
+            raise TaggerError(f"word column {self.word_col} does not exist: the file has {n} columns", self.where, lineno)
+        for task in self.tasks:
+            idx = _resolve(self.columns[task], n)
+            if idx is None:
+                raise TaggerError(
+                    f"column {self.columns[task]} for task {task!r} does not exist: the file has {n} columns",
+                    self.where, lineno,
+                )
+            self.task_idx.append(idx)
+
+    def _check_tag(self, tag: str, idx: int, task: str, lineno: int) -> None:
+        try:
+            split_tag(tag)
+        except ValueError as err:
+            raise TaggerError(f"invalid tag {tag!r} in column {idx + 1} ({task}): {err}", self.where, lineno) from None
+        self.valid_tags.add(tag)
+
+
+def _task_schemes(scheme: str | Mapping[str, str], span_tasks: frozenset[str]) -> dict[str, str]:
+    schemes = {t: scheme if isinstance(scheme, str) else scheme.get(t, "auto") for t in span_tasks}
+    for name in set(schemes.values()) | ({scheme} if isinstance(scheme, str) else set()):
+        if name not in SCHEMES:
+            raise TaggerError(f"unknown tag scheme {name!r}; expected one of {', '.join(SCHEMES)}")
+    return schemes
+
+
+def _convert_to_bio(read: _ColumnSentences, schemes: Mapping[str, str]) -> dict[str, str]:
+    """Check and convert every span task's tags to BIO in place; the schemes that were detected."""
+    detected = {}
+    for k, task in enumerate(read.tasks):
+        if task not in read.span_tasks:
             continue
-        prefix, _, type_ = tag.partition("-")
-        if prefix == "I" and not (prev_prefix in ("B", "I") and prev_type == type_):
-            return i
-        prev_prefix, prev_type = prefix, type_
-    return None
+        task_scheme = schemes[task]
+        if task_scheme == "auto":
+            task_scheme = detected[task] = detect_scheme(tags[k] for tags in read.tags)
+        for start, tags in zip(read.starts, read.tags):
+            try:
+                bad = first_violation(tags[k], BIO) if task_scheme in ("bio", "iob2") else None
+                if bad is None:
+                    tags[k] = to_bio(tags[k], task_scheme)
+            except ValueError as err:
+                raise TaggerError(f"{task} tags of the sentence starting here: {err}", read.where, start) from None
+            if bad is not None:
+                raise TaggerError(f"invalid BIO in {task}: {bad.describe(position=False)}{BIO.hint}",
+                                  read.where, start + bad.position)
+    return detected
 
 
-def read_columns(  # noqa: C901  (one pass over the lines; to be split with the scheme tables, #13)
+def read_columns(
     path: str | Path,
     *,
     word_col: int = 0,
@@ -65,145 +153,27 @@ def read_columns(  # noqa: C901  (one pass over the lines; to be split with the 
     fixes the column count (otherwise the first data line sets it).
     ``max_sentence_len`` (None: no limit) makes a longer sentence an error.
     """
-    from tagger.schemes import detect_scheme, split_tag, to_bio
-
     columns = dict({"ner": -1} if columns is None else columns)
     span_tasks = frozenset({"ner", "chunk"} if span_tasks is None else span_tasks)
-    schemes = {t: scheme if isinstance(scheme, str) else scheme.get(t, "auto") for t in span_tasks}
-    for name in set(schemes.values()) | ({scheme} if isinstance(scheme, str) else set()):
-        if name not in SCHEMES:
-            raise TaggerError(f"unknown tag scheme {name!r}; expected one of {', '.join(SCHEMES)}")
+    schemes = _task_schemes(scheme, span_tasks)
     if max_sentence_len is not None and max_sentence_len <= 0:
         raise TaggerError(f"max_sentence_len must be positive, got {max_sentence_len}")
-    path = Path(path)
     where = str(path)
     tasks = list(columns)
-    span_list = [t for t in tasks if t in span_tasks]
-
-    ncols = expected_columns
-    word_idx: int | None = None
-    task_idx: list[int] = []
-    valid_tags: set[str] = {"O"}
-
-    # Per sentence: the line number of its first token, its words, and one tag list per task.
-    starts: list[int] = []
-    sentences_words: list[list[str]] = []
-    sentences_tags: list[list[list[str]]] = []
-    words: list[str] = []
-    tag_lists: list[list[str]] = [[] for _ in tasks]
-    start_line = 0
-
-    def flush() -> None:
-        nonlocal words, tag_lists
-        if words:
-            starts.append(start_line)
-            sentences_words.append(words)
-            sentences_tags.append(tag_lists)
-            words = []
-            tag_lists = [[] for _ in tasks]
-
-    def setup(n: int, lineno: int) -> None:
-        nonlocal word_idx, task_idx
-        word_idx = _resolve(word_col, n)
-        if word_idx is None:
-            raise TaggerError(f"word column {word_col} does not exist: the file has {n} columns", where, lineno)
-        task_idx = []
-        for task in tasks:
-            idx = _resolve(columns[task], n)
-            if idx is None:
-                raise TaggerError(
-                    f"column {columns[task]} for task {task!r} does not exist: the file has {n} columns",
-                    where, lineno,
-                )
-            task_idx.append(idx)
-
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise TaggerError("file not found", where) from None
-    except IsADirectoryError:
-        raise TaggerError("is a directory, not a file", where) from None
-    except OSError as err:
-        raise TaggerError(f"cannot open file: {err.strerror or err}", where) from None
-
-    lineno = 0
-    with handle:
-        for lineno, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise TaggerError(
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
-                    "save the file as UTF-8",
-                    where, lineno,
-                ) from None
-            if lineno == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            fields = line.split()
-            if not fields:
-                flush()
-                continue
-            if fields[0] == DOCSTART:
-                flush()
-                continue
-            if ncols is None:
-                ncols = len(fields)
-            if len(fields) != ncols:
-                # A file that is narrower from its first line on is another format, not a broken line.
-                hint = ("; for a file of words and tags, use --format column --word-col 0 --tag-col -1"
-                        if word_idx is None and 2 <= len(fields) < ncols else "")
-                raise TaggerError(f"expected {ncols} columns, found {len(fields)}{hint}", where, lineno)
-            if word_idx is None:
-                setup(ncols, lineno)
-            if not words:
-                start_line = lineno
-            elif max_sentence_len is not None and len(words) >= max_sentence_len:
-                raise TaggerError(
-                    f"sentence starting on line {start_line} is longer than the limit of "
-                    f"{max_sentence_len} tokens (is a blank line missing between sentences?)",
-                    where, lineno,
-                )
-            words.append(fields[word_idx])
-            for k, idx in enumerate(task_idx):
-                tag = fields[idx]
-                tag_lists[k].append(tag)
-                if tag not in valid_tags and tasks[k] in span_tasks:
-                    try:
-                        split_tag(tag)
-                    except ValueError as err:
-                        raise TaggerError(
-                            f"invalid tag {tag!r} in column {idx + 1} ({tasks[k]}): {err}", where, lineno
-                        ) from None
-                    valid_tags.add(tag)
-        flush()
-
-    if not sentences_words:
+    read = _ColumnSentences(where, tasks, columns, word_col, span_tasks, expected_columns, max_sentence_len)
+    for lineno, line in text_lines(path):
+        fields = line.split()
+        if not fields or fields[0] == DOCSTART:
+            read.end_sentence()
+        else:
+            read.add_token(fields, lineno)
+    read.end_sentence()
+    if not read.words:
         raise TaggerError("no sentences found (the file is empty or holds only -DOCSTART- lines)", where)
-
-    detected = {}
-    for task in span_list:
-        k = tasks.index(task)
-        task_scheme = schemes[task]
-        if task_scheme == "auto":
-            task_scheme = detected[task] = detect_scheme(tags[k] for tags in sentences_tags)
-        for s, tags in enumerate(sentences_tags):
-            if task_scheme in ("bio", "iob2"):
-                bad = _first_bio_violation(tags[k])
-                if bad is not None:
-                    before = "at the start of a sentence" if bad == 0 else f"after {tags[k][bad - 1]!r}"
-                    raise TaggerError(
-                        f"invalid BIO in {task}: {tags[k][bad]!r} {before} does not continue an entity "
-                        "(is the file IOB1? use scheme 'iob1' or 'auto')",
-                        where, starts[s] + bad,
-                    )
-            try:
-                tags[k] = to_bio(tags[k], task_scheme)
-            except ValueError as err:
-                raise TaggerError(f"{task} tags of the sentence starting here: {err}", where, starts[s]) from None
-
+    detected = _convert_to_bio(read, schemes)
     return Sentences(
         (Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
-         for w, t, start in zip(sentences_words, sentences_tags, starts)),
+         for w, t, start in zip(read.words, read.tags, read.starts)),
         schemes=detected,
     )
 

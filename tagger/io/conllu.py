@@ -33,6 +33,7 @@ from typing import TextIO
 
 from tagger.data import Sentence
 from tagger.errors import TaggerError
+from tagger.textfile import text_lines
 
 COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 ID, FORM, LEMMA, UPOS, XPOS = 0, 1, 2, 3, 4
@@ -89,87 +90,88 @@ def read_conllu(
     no limit) makes a longer sentence an error.
     """
     fields = _check_fields(fields)
-    path = Path(path)
     where = str(path)
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise TaggerError("file not found", where) from None
-    except IsADirectoryError:
-        raise TaggerError("is a directory, not a file", where) from None
-    except OSError as err:
-        raise TaggerError(f"cannot open file: {err.strerror or err}", where) from None
-
     sentences: list[Sentence] = []
     block = _Block(fields)
-
-    def finish(lineno: int) -> None:
-        nonlocal block
-        if not block.started:
-            return
-        if not block.words:
-            if block.first_token_line == 0:
-                raise TaggerError("comment lines not followed by a sentence (a sentence needs word lines)",
-                                  where, block.first_line)
-            raise TaggerError("sentence has no words (only multiword tokens or empty nodes)",
-                              where, block.first_token_line)
-        if block.range_end > len(block.words):
-            raise TaggerError(
-                f"multiword token range ends at word {block.range_end}, "
-                f"but the sentence has only {len(block.words)} words",
-                where, block.range_line,
-            )
-        meta = dict(block.meta)
-        meta[RAW_KEY] = "\n".join(block.lines)
-        sentences.append(Sentence(words=block.words, tags=block.tags, meta=meta))
-        block = _Block(fields)
-
     lineno = 0
-    with handle:
-        for lineno, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise TaggerError(
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
-                    "CoNLL-U files must be UTF-8",
-                    where, lineno,
-                ) from None
-            if lineno == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                finish(lineno)
-                continue
-            if not block.started:
-                block.first_line = lineno
-            if line.startswith("#"):
-                if block.first_token_line:
-                    raise TaggerError(
-                        "comment line inside a sentence (comments come before the first token line; "
-                        "is a blank line missing?)",
-                        where, lineno,
-                    )
-                block.lines.append(line)
-                match = _COMMENT.fullmatch(line)
-                if match and match.group(1) in _KEPT_COMMENTS:
-                    block.meta[match.group(1)] = match.group(2)
-                continue
-            _token_line(line, block, where, lineno)
-            if max_sentence_len is not None and len(block.words) > max_sentence_len:
-                raise TaggerError(
-                    f"sentence starting on line {block.first_token_line} is longer than the limit of "
-                    f"{max_sentence_len} words (is a blank line missing between sentences?)",
-                    where, lineno,
-                )
-        finish(lineno + 1)
-
+    for lineno, line in text_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            _finish(block, sentences, where)
+            block = _Block(fields)
+            continue
+        if not block.started:
+            block.first_line = lineno
+        if line.startswith("#"):
+            _comment_line(line, block, where, lineno)
+            continue
+        _token_line(line, block, where, lineno)
+        if max_sentence_len is not None and len(block.words) > max_sentence_len:
+            raise TaggerError(
+                f"sentence starting on line {block.first_token_line} is longer than the limit of "
+                f"{max_sentence_len} words (is a blank line missing between sentences?)",
+                where, lineno,
+            )
+    _finish(block, sentences, where)
     if not sentences:
         raise TaggerError("no sentences found (the file is empty)", where)
     return sentences
 
 
+def _finish(block: _Block, sentences: list[Sentence], where: str) -> None:
+    """Check the block that a blank line (or the end of the file) closes and add its sentence."""
+    if not block.started:
+        return
+    if not block.words:
+        if block.first_token_line == 0:
+            raise TaggerError("comment lines not followed by a sentence (a sentence needs word lines)",
+                              where, block.first_line)
+        raise TaggerError("sentence has no words (only multiword tokens or empty nodes)",
+                          where, block.first_token_line)
+    if block.range_end > len(block.words):
+        raise TaggerError(
+            f"multiword token range ends at word {block.range_end}, "
+            f"but the sentence has only {len(block.words)} words",
+            where, block.range_line,
+        )
+    meta = dict(block.meta)
+    meta[RAW_KEY] = "\n".join(block.lines)
+    sentences.append(Sentence(words=block.words, tags=block.tags, meta=meta))
+
+
+def _comment_line(line: str, block: _Block, where: str, lineno: int) -> None:
+    if block.first_token_line:
+        raise TaggerError(
+            "comment line inside a sentence (comments come before the first token line; "
+            "is a blank line missing?)",
+            where, lineno,
+        )
+    block.lines.append(line)
+    match = _COMMENT.fullmatch(line)
+    if match and match.group(1) in _KEPT_COMMENTS:
+        block.meta[match.group(1)] = match.group(2)
+
+
 def _token_line(line: str, block: _Block, where: str, lineno: int) -> None:
+    cols = _token_fields(line, where, lineno)
+    if not block.first_token_line:
+        block.first_token_line = lineno
+    block.lines.append(line)
+    ident = cols[ID]
+    if _WORD.fullmatch(ident):
+        _word(cols, block, where, lineno)
+    elif match := _RANGE.fullmatch(ident):
+        _multiword_range(ident, int(match.group(1)), int(match.group(2)), block, where, lineno)
+    elif match := _EMPTY.fullmatch(ident):
+        _empty_node(ident, int(match.group(1)), int(match.group(2)), block, where, lineno)
+    else:
+        raise TaggerError(
+            f"ID {ident!r} is not a word number (1, 2, ...), a multiword token range (1-2) or an empty node (8.1)",
+            where, lineno,
+        )
+
+
+def _token_fields(line: str, where: str, lineno: int) -> list[str]:
     cols = line.split("\t")
     if len(cols) != 10:
         hint = ""
@@ -181,62 +183,51 @@ def _token_line(line: str, block: _Block, where: str, lineno: int) -> None:
             raise TaggerError(f"field {name} is empty (write _ for an unspecified value)", where, lineno)
         if name not in ("FORM", "LEMMA") and value != value.strip():
             raise TaggerError(f"field {name} {value!r} has leading or trailing spaces", where, lineno)
-    if not block.first_token_line:
-        block.first_token_line = lineno
-    block.lines.append(line)
-    ident = cols[ID]
+    return cols
+
+
+def _word(cols: list[str], block: _Block, where: str, lineno: int) -> None:
+    number, next_word = int(cols[ID]), len(block.words) + 1
+    if number != next_word:
+        if next_word == 1:
+            raise TaggerError(f"the first word ID of a sentence must be 1, found {number}", where, lineno)
+        hint = " (is a blank line missing between sentences?)" if number == 1 else ""
+        raise TaggerError(
+            f"word IDs must be consecutive: expected {next_word} after {next_word - 1}, found {number}{hint}",
+            where, lineno,
+        )
+    block.words.append(cols[FORM])
+    for field in block.fields:
+        block.tags[field].append(cols[TAG_FIELDS[field]])
+
+
+def _multiword_range(ident: str, start: int, end: int, block: _Block, where: str, lineno: int) -> None:
     next_word = len(block.words) + 1
+    if end <= start:
+        raise TaggerError(f"bad multiword token range {ident}: the end must be greater than the start",
+                          where, lineno)
+    if start <= block.range_end:
+        raise TaggerError(f"multiword token range {ident} overlaps the range ending at word {block.range_end}",
+                          where, lineno)
+    if start != next_word:
+        raise TaggerError(
+            f"multiword token range {ident} must come just before word {start}, "
+            f"but the next word is {next_word}",
+            where, lineno,
+        )
+    block.range_end, block.range_line = end, lineno
 
-    if _WORD.fullmatch(ident):
-        number = int(ident)
-        if number != next_word:
-            if next_word == 1:
-                raise TaggerError(f"the first word ID of a sentence must be 1, found {number}", where, lineno)
-            hint = " (is a blank line missing between sentences?)" if number == 1 else ""
-            raise TaggerError(
-                f"word IDs must be consecutive: expected {next_word} after {next_word - 1}, found {number}{hint}",
-                where, lineno,
-            )
-        block.words.append(cols[FORM])
-        for field in block.fields:
-            block.tags[field].append(cols[TAG_FIELDS[field]])
-        return
 
-    match = _RANGE.fullmatch(ident)
-    if match:
-        start, end = int(match.group(1)), int(match.group(2))
-        if end <= start:
-            raise TaggerError(f"bad multiword token range {ident}: the end must be greater than the start",
-                              where, lineno)
-        if start <= block.range_end:
-            raise TaggerError(f"multiword token range {ident} overlaps the range ending at word {block.range_end}",
-                              where, lineno)
-        if start != next_word:
-            raise TaggerError(
-                f"multiword token range {ident} must come just before word {start}, "
-                f"but the next word is {next_word}",
-                where, lineno,
-            )
-        block.range_end, block.range_line = end, lineno
-        return
-
-    match = _EMPTY.fullmatch(ident)
-    if match:
-        word, sub = int(match.group(1)), int(match.group(2))
-        last_word, last_sub = block.empty
-        expected_sub = last_sub + 1 if last_word == word else 1
-        if word != next_word - 1 or sub != expected_sub:
-            after = f"word {next_word - 1}" if next_word > 1 else "the start of the sentence"
-            want = f"{next_word - 1}.{expected_sub if word == next_word - 1 else 1}"
-            raise TaggerError(f"empty node {ident} out of order: after {after} the next empty node is {want}",
-                              where, lineno)
-        block.empty = (word, sub)
-        return
-
-    raise TaggerError(
-        f"ID {ident!r} is not a word number (1, 2, ...), a multiword token range (1-2) or an empty node (8.1)",
-        where, lineno,
-    )
+def _empty_node(ident: str, word: int, sub: int, block: _Block, where: str, lineno: int) -> None:
+    next_word = len(block.words) + 1
+    last_word, last_sub = block.empty
+    expected_sub = last_sub + 1 if last_word == word else 1
+    if word != next_word - 1 or sub != expected_sub:
+        after = f"word {next_word - 1}" if next_word > 1 else "the start of the sentence"
+        want = f"{next_word - 1}.{expected_sub if word == next_word - 1 else 1}"
+        raise TaggerError(f"empty node {ident} out of order: after {after} the next empty node is {want}",
+                          where, lineno)
+    block.empty = (word, sub)
 
 
 def surface_tokens(sentence: Sentence) -> list[tuple[str, int, int]]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Sentence
-from ..errors import TaggerError, not_utf8
+from ..errors import TaggerError
+from ..textfile import text_lines
 from ..tokenize import get_tokenizer
 
 FORMATS = ("tsv", "csv", "jsonl")
@@ -102,13 +103,6 @@ def _scalar_label(value: Any, path: Path, line: int, field: str) -> str:
     return str(value)
 
 
-def _open(path: Path):
-    try:
-        return path.open(encoding="utf-8-sig", newline="")
-    except OSError as err:
-        raise TaggerError(f"cannot open ({err.strerror or err})", path) from None
-
-
 def _columns(header: list[str], text_field: str, label_field: str, path: Path) -> tuple[int, int]:
     names = [h.strip() for h in header]
     missing = [f for f in (text_field, label_field) if f not in names]
@@ -122,89 +116,76 @@ def _columns(header: list[str], text_field: str, label_field: str, path: Path) -
 
 
 def _tsv_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[int, str, str]]:
-    with _open(path) as handle:
-        line_no = 0
-        try:
-            header = None
-            for line_no, raw in enumerate(handle, 1):
-                raw = raw.rstrip("\r\n")
-                if header is None:
-                    header = raw.split("\t")
-                    t, lab = _columns(header, text_field, label_field, path)
-                    continue
-                if not raw.strip():
-                    continue
-                fields = raw.split("\t")
-                if len(fields) != len(header):
-                    if len(fields) <= lab or len(fields) <= t:
-                        missing = label_field if len(fields) <= lab else text_field
-                        raise TaggerError(
-                            f"missing {'label' if missing == label_field else 'text'}: {len(fields)} "
-                            f"TAB-separated fields, the header has {len(header)}",
-                            path, line_no,
-                        )
-                    raise TaggerError(
-                        f"{len(fields)} TAB-separated fields, the header has {len(header)}", path, line_no
-                    )
-                yield line_no, fields[t], fields[lab]
-        except UnicodeDecodeError:
-            raise not_utf8(path) from None
+    header = None
+    for line_no, raw in text_lines(path, newline=""):
+        raw = raw.rstrip("\r\n")
         if header is None:
-            raise TaggerError("empty file: expected a header line naming the columns", path)
+            header = raw.split("\t")
+            t, lab = _columns(header, text_field, label_field, path)
+            continue
+        if not raw.strip():
+            continue
+        fields = raw.split("\t")
+        if len(fields) != len(header):
+            if len(fields) <= lab or len(fields) <= t:
+                missing = label_field if len(fields) <= lab else text_field
+                raise TaggerError(
+                    f"missing {'label' if missing == label_field else 'text'}: {len(fields)} "
+                    f"TAB-separated fields, the header has {len(header)}",
+                    path, line_no,
+                )
+            raise TaggerError(
+                f"{len(fields)} TAB-separated fields, the header has {len(header)}", path, line_no
+            )
+        yield line_no, fields[t], fields[lab]
+    if header is None:
+        raise TaggerError("empty file: expected a header line naming the columns", path)
 
 
 def _csv_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[int, str, str]]:
-    with _open(path) as handle:
-        reader = csv.reader(handle)
-        line_no = 1
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise TaggerError("empty file: expected a header line naming the columns", path)
-            t, lab = _columns(header, text_field, label_field, path)
-            while True:
-                line_no = reader.line_num + 1  # where the next record starts
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                if not fields or not any(f.strip() for f in fields):
-                    continue
-                if len(fields) <= max(t, lab):
-                    missing = "label" if len(fields) <= lab else "text"
-                    raise TaggerError(
-                        f"missing {missing}: {len(fields)} fields, the header has {len(header)}", path, line_no
-                    )
-                yield line_no, fields[t], fields[lab]
-        except csv.Error as err:
-            raise TaggerError(f"malformed CSV ({err})", path, line_no) from None
-        except UnicodeDecodeError:
-            raise not_utf8(path) from None
+    reader = csv.reader(line for _, line in text_lines(path, newline=""))
+    line_no = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise TaggerError("empty file: expected a header line naming the columns", path)
+        t, lab = _columns(header, text_field, label_field, path)
+        while True:
+            line_no = reader.line_num + 1  # where the next record starts
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            if not fields or not any(f.strip() for f in fields):
+                continue
+            if len(fields) <= max(t, lab):
+                missing = "label" if len(fields) <= lab else "text"
+                raise TaggerError(
+                    f"missing {missing}: {len(fields)} fields, the header has {len(header)}", path, line_no
+                )
+            yield line_no, fields[t], fields[lab]
+    except csv.Error as err:
+        raise TaggerError(f"malformed CSV ({err})", path, line_no) from None
 
 
 def _jsonl_rows(path: Path, text_field: str, label_field: str) -> Iterator[tuple[int, Any, Any]]:
-    with _open(path) as handle:
-        line_no = 0
+    for line_no, raw in text_lines(path, newline=""):
+        if not raw.strip():
+            continue
         try:
-            for line_no, raw in enumerate(handle, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    item = json.loads(raw)
-                except json.JSONDecodeError as err:
-                    raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
-                if not isinstance(item, dict):
-                    raise TaggerError("expected a JSON object per line", path, line_no)
-                if text_field not in item:
-                    raise TaggerError(f"no '{text_field}' key (keys: {', '.join(item)}); see --text-field", path, line_no)
-                if label_field not in item:
-                    raise TaggerError(f"missing label: no '{label_field}' key (keys: {', '.join(item)}); see --label-field", path, line_no)
-                text = item[text_field]
-                if not isinstance(text, str) and not (isinstance(text, list) and all(isinstance(w, str) for w in text)):
-                    raise TaggerError(f"'{text_field}' must be a string or a list of tokens", path, line_no)
-                yield line_no, text, item[label_field]
-        except UnicodeDecodeError:
-            raise not_utf8(path) from None
+            item = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
+        if not isinstance(item, dict):
+            raise TaggerError("expected a JSON object per line", path, line_no)
+        if text_field not in item:
+            raise TaggerError(f"no '{text_field}' key (keys: {', '.join(item)}); see --text-field", path, line_no)
+        if label_field not in item:
+            raise TaggerError(f"missing label: no '{label_field}' key (keys: {', '.join(item)}); see --label-field", path, line_no)
+        text = item[text_field]
+        if not isinstance(text, str) and not (isinstance(text, list) and all(isinstance(w, str) for w in text)):
+            raise TaggerError(f"'{text_field}' must be a string or a list of tokens", path, line_no)
+        yield line_no, text, item[label_field]
 
 
 def write_tsv(rows: list[tuple[str, str]], path: str | Path, text_field: str = "sentence", label_field: str = "label") -> None:

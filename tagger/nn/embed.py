@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import EmbedConfig
+from ..registry import char_encoders as CHAR_ENCODERS
 from ..vocab import CASINGS
 from .dropout import make_dropout
 
@@ -44,10 +45,10 @@ class CharLSTM(nn.Module):
         return torch.cat([h[0], h[1]], dim=1)
 
 
-CHAR_ENCODERS = {
-    "cnn": lambda n, c: CharCNN(n, c.char_dim, c.char_hidden, c.char_kernel),
-    "lstm": lambda n, c: CharLSTM(n, c.char_dim, c.char_hidden),
-}
+# name -> (number of characters, EmbedConfig) -> char encoder module, or None for no char encoder.
+CHAR_ENCODERS.register("cnn", lambda n, c: CharCNN(n, c.char_dim, c.char_hidden, c.char_kernel))
+CHAR_ENCODERS.register("lstm", lambda n, c: CharLSTM(n, c.char_dim, c.char_hidden))
+CHAR_ENCODERS.register("none", lambda n, c: None)
 
 
 class Embedder(nn.Module):
@@ -56,12 +57,7 @@ class Embedder(nn.Module):
         self.word = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
         nn.init.uniform_(self.word.weight, -0.1, 0.1)
         self.casing = nn.Embedding(len(CASINGS), cfg.casing_dim, padding_idx=0) if cfg.casing_dim else None
-        if cfg.char_encoder == "none":
-            self.chars = None
-        elif cfg.char_encoder in CHAR_ENCODERS:
-            self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
-        else:
-            raise ValueError(f"unknown char_encoder '{cfg.char_encoder}' (choose: none, {', '.join(CHAR_ENCODERS)})")
+        self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
         self.charlm = charlm
         self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
         self.out_dim = (

@@ -4,16 +4,18 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import EncoderConfig
+from ..registry import cells as CELLS
 from .dropout import make_dropout
 
-CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+# name -> a torch.nn.RNNBase subclass, called (input_size, hidden_size, num_layers=..., ...)
+CELLS.register("rnn", nn.RNN)
+CELLS.register("gru", nn.GRU)
+CELLS.register("lstm", nn.LSTM)
 
 
 class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig, in_dim: int):
         super().__init__()
-        if cfg.cell not in CELLS:
-            raise ValueError(f"unknown cell '{cfg.cell}' (choose: {', '.join(CELLS)})")
         self.rnn = CELLS[cfg.cell](
             in_dim,
             cfg.hidden,

@@ -12,20 +12,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import EncoderConfig, HeadConfig
+from ..registry import heads as HEADS
 from ..schemes import transition_mask
 from .crf import CRF
 from .decode import constrained_decode
 from .pooling import POOLINGS
 
-HEADS: dict[str, type[nn.Module]] = {}
-
 
 def register_head(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        HEADS[name] = cls
-        return cls
-
-    return add
+    """Class decorator adding a head to ``HEADS`` (``heads.kind = "name"`` in a recipe)."""
+    return HEADS.register(name)
 
 
 def head_level(kind: str) -> str:
@@ -144,8 +140,7 @@ class PooledClassifierHead(nn.Module):
         attention_dim: int = 128,
     ):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling '{pooling}' (choose: {', '.join(POOLINGS)})")
+        pool_cls = POOLINGS[pooling]  # an unknown name: one line listing the poolings
         if not labels:
             raise ValueError("a classify head needs at least one label")
         if not 0.0 < threshold < 1.0:
@@ -153,7 +148,7 @@ class PooledClassifierHead(nn.Module):
         if attention_dim < 1:
             raise ValueError(f"attention_dim must be positive, got {attention_dim}")
         self.pooling_name = pooling
-        self.pool = POOLINGS[pooling](in_dim, hidden or in_dim // directions, directions, attention_dim)
+        self.pool = pool_cls(in_dim, hidden or in_dim // directions, directions, attention_dim)
         self.proj = nn.Linear(self.pool.out_dim, len(labels))
         self.multi_label = multi_label
         self.threshold = threshold

@@ -12,15 +12,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-POOLINGS: dict[str, type["Pooling"]] = {}
+from ..registry import poolings as POOLINGS
 
 
 def register_pooling(name: str) -> Callable[[type["Pooling"]], type["Pooling"]]:
-    def add(cls: type["Pooling"]) -> type["Pooling"]:
-        POOLINGS[name] = cls
-        return cls
-
-    return add
+    """Class decorator adding a :class:`Pooling` to ``POOLINGS`` (``heads.pooling = "name"``)."""
+    return POOLINGS.register(name)
 
 
 class Pooling(nn.Module):

@@ -156,16 +156,11 @@ def predict_command(model_dir: Path, texts: list[str] | None, input_file: Path |
 
 
 def _read_items(path: Path) -> Iterator[str]:
-    from .tree import decode_line
+    from ..textfile import text_lines
 
-    try:
-        raw_lines = path.read_bytes().splitlines()
-    except OSError as err:
-        raise TaggerError(f"cannot open input ({err.strerror})", path) from None
-    for line_no, raw in enumerate(raw_lines, 1):
-        text = decode_line(raw, path, line_no).strip()
-        if text:
-            yield text
+    for _, text in text_lines(path, "input file"):
+        if text.strip():
+            yield text.strip()
 
 
 def _write_explanations(predictions: list, output: Path | None, explain_html: Path | None, title: str,

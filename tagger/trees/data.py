@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import TaggerError
+from ..textfile import text_lines
 from ..tokenize import get_tokenizer
 from .config import TreeDataConfig
 from .source import TREE_SOURCES
-from .tree import Tree, decode_line, read_trees
+from .tree import Tree, read_trees
 
 # The treebank writes brackets inside sentences the PTB way (a tree cannot hold them).
 _PTB_ESCAPES = {"(": "-LRB-", ")": "-RRB-"}
@@ -45,24 +46,19 @@ def read_sentences(path: str | Path, tokenizer: str, limit: int | None = None) -
     """Plain sentences: one a line, or the ``sentence`` column of a TSV file with a
     header (SST-2's ``train.tsv``)."""
     path = Path(path)
-    try:
-        handle = path.open("rb")
-    except OSError as err:
-        raise TaggerError(f"cannot open sentences file ({err.strerror})", path) from None
     out: list[list[str]] = []
     column = None
-    with handle:
-        for line_no, raw in enumerate(handle, 1):
-            text = decode_line(raw, path, line_no).rstrip("\r\n")
-            if line_no == 1 and path.suffix == ".tsv" and "sentence" in text.split("\t"):
-                column = text.split("\t").index("sentence")
-                continue
-            if column is not None:
-                fields = text.split("\t")
-                text = fields[column] if column < len(fields) else ""
-            words = sentence_words(text, tokenizer)
-            if words:
-                out.append(words)
-            if limit and len(out) >= limit:
-                break
+    for line_no, text in text_lines(path, "sentences file"):
+        text = text.rstrip("\r\n")
+        if line_no == 1 and path.suffix == ".tsv" and "sentence" in text.split("\t"):
+            column = text.split("\t").index("sentence")
+            continue
+        if column is not None:
+            fields = text.split("\t")
+            text = fields[column] if column < len(fields) else ""
+        words = sentence_words(text, tokenizer)
+        if words:
+            out.append(words)
+        if limit and len(out) >= limit:
+            break
     return out

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import sources
 from ..errors import TaggerError
 from ..files import atomic_write_text
+from ..sources import hub
 from .tree import Tree, parse_tree, read_trees
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ TREE_COLUMN = "ptb_tree"
 
 def _how_to_provide(data_dir: Path | None) -> str:
     files = "train.txt and dev.txt (one bracketed tree a line: (3 (2 The) (4 film)))"
-    where = data_dir if data_dir is not None else sources.cache_dir() / SUBFOLDER
+    where = data_dir if data_dir is not None else hub.cache_dir() / SUBFOLDER
     return (
         f"To provide the data, put {files} in {where}"
         + ("" if data_dir is not None else f", or pass --data-dir DIR, or set TAGGER_DATA_DIR=DIR with the files in DIR/{SUBFOLDER}")
@@ -48,17 +48,17 @@ def _how_to_provide(data_dir: Path | None) -> str:
 
 def load_sst_trees(data_dir: str | Path | None = None, splits: Sequence[str] = ("train", "valid")) -> dict[str, list[Tree]]:
     """``{split: trees}`` for the requested splits (``train``, ``valid``, ``test``)."""
-    splits = sources._check_splits(splits)
+    splits = hub.check_splits(splits)
     folder = Path(data_dir).expanduser() if data_dir is not None else None
-    found, notes = sources._search_local(folder, splits, SUBFOLDER, FILES)
+    found, notes = hub.search_local(folder, splits, SUBFOLDER, FILES)
     if found is not None:
         return {split: read_trees(path) for split, path in found.items()}
     how = _how_to_provide
-    source, dataset = sources._from_hub(f"SST trees {'/'.join(splits)} not found.", notes, folder, how, HUB_CANDIDATES)
-    texts = {split: _tree_texts(dataset[hf]) for hf, split in sources.HF_SPLITS.items() if hf in dataset}
-    sources._require_splits(source, dataset, texts, splits, how)
+    source, dataset = hub.from_hub(f"SST trees {'/'.join(splits)} not found.", notes, folder, how, HUB_CANDIDATES)
+    texts = {split: _tree_texts(dataset[hf]) for hf, split in hub.HF_SPLITS.items() if hf in dataset}
+    hub.require_splits(source, dataset, texts, splits, how)
     corpus = {split: [parse_tree(t, f"{source} {split}", i) for i, t in enumerate(texts[split], 1)] for split in texts}
-    _write_cache(sources.cache_dir() / SUBFOLDER, texts)
+    _write_cache(hub.cache_dir() / SUBFOLDER, texts)
     return {split: corpus[split] for split in splits}
 
 

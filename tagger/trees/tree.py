@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TaggerError
+from ..textfile import text_lines
 
 NUM_LABELS = 5
 LABEL_NAMES = ("very negative", "negative", "neutral", "positive", "very positive")
@@ -249,25 +250,6 @@ def read_trees(path: str | Path, gold_labels: bool = True) -> list[Tree]:
 
 def iter_trees(path: Path, gold_labels: bool = True) -> Iterator[tuple[int, Tree]]:
     """``(line number, tree)`` for each non-blank line, read lazily."""
-    try:
-        handle = path.open("rb")
-    except OSError as err:
-        raise TaggerError(f"cannot open trees file ({err.strerror})", path) from None
-    with handle:
-        for line_no, raw in enumerate(handle, 1):
-            text = decode_line(raw, path, line_no)
-            if line_no == 1:
-                text = text.removeprefix("\ufeff")
-            if text.strip():
-                yield line_no, parse_tree(text, path, line_no, gold_labels)
-
-
-def decode_line(raw: bytes, path: Path | str | None, line_no: int) -> str:
-    """A line as text; bytes that are not UTF-8 are an error at their column."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        column = len(raw[: err.start].decode("utf-8", errors="replace")) + 1
-        raise TreeSyntaxError(
-            f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8", path, line_no, column
-        ) from None
+    for line_no, text in text_lines(path, "trees file"):
+        if text.strip():
+            yield line_no, parse_tree(text, path, line_no, gold_labels)

@@ -1,0 +1,223 @@
+"""The torch-free runtime: tags with a ``tagger export`` directory through ONNX Runtime.
+
+``tagger.runtime.load(DIR).predict([["EU", "rejects", "German", "call"]])`` gives the
+labels ``tagger.load(MODEL).predict`` gives, importing only NumPy, ONNX Runtime and
+the light core modules (vocabularies, tokenizers, errors): never PyTorch
+(``lint-imports`` forbids it, and a test checks ``sys.modules``).
+
+An export directory holds ``model.onnx`` (emission scores per token task, class
+probabilities per sentence task; see :mod:`tagger.export`), ``vocab.json`` (the
+model's vocabularies) and ``export.json`` (tokenizer, heads, labels and the
+transition scores of the constrained Viterbi decode, which runs here in NumPy).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TaggerError
+from ..schemes import spans as bio_spans
+from ..tokenize import get_tokenizer
+from .decode import argmax_labels, choose_classes, viterbi
+from .inputs import Features, batch_arrays, batch_order
+
+ONNX_FILE, EXPORT_FILE, VOCAB_FILE = "model.onnx", "export.json", "vocab.json"
+EXPORT_FORMAT = "tagger-onnx"
+QUANTIZE_CHOICES = (None, "int8")
+
+
+def is_export_dir(path: str | Path) -> bool:
+    """A ``tagger export`` directory (it has ``export.json``), not a PyTorch model directory."""
+    return (Path(path) / EXPORT_FILE).is_file()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaggerError(f"not an export directory: {path.name} is missing", path.parent) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise TaggerError(f"not valid JSON ({err})", path) from None
+    if not isinstance(value, dict):
+        raise TaggerError("expected a JSON object", path)
+    return value
+
+
+def _session(path: Path, threads: int | None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise TaggerError("the torch-free runtime needs onnxruntime: pip install 'tagger[export]'") from None
+    if not path.is_file():
+        raise TaggerError(f"not an export directory: {path.name} is missing", path.parent)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # warnings about shapes a batch does not fix are noise
+    if threads:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own error types: InvalidProtobuf, Fail, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TaggerError(f"not a readable ONNX model ({reason[:200]})", path) from None
+
+
+class Runtime:
+    """A loaded export directory; the prediction methods of :class:`tagger.predict.Tagger`."""
+
+    def __init__(self, directory: str | Path, threads: int | None = None, batch_size: int = 256):
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise TaggerError("export directory does not exist", directory)
+        self.directory = directory
+        self.meta = _read_json(directory / EXPORT_FILE)
+        if self.meta.get("format") != EXPORT_FORMAT or self.meta.get("format_version") != 1:
+            raise TaggerError(f"not a tagger export (expected format '{EXPORT_FORMAT}', version 1)", directory / EXPORT_FILE)
+        vocab = _read_json(directory / VOCAB_FILE)
+        try:
+            self.features = Features(vocab)
+            self.heads = {h["task"]: h for h in self.meta["heads"]}
+        except (KeyError, TypeError) as err:
+            raise TaggerError(f"malformed export metadata ({err!r})", directory / EXPORT_FILE) from None
+        self.session = _session(directory / ONNX_FILE, threads)
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        wanted = [f"scores.{task}" for task in self.heads]
+        if outputs != wanted or not set(self._inputs) <= {"words", "casing", "chars", "char_index", "lengths"}:
+            raise TaggerError(f"not a tagger graph for this export.json (outputs {', '.join(outputs)}; expected "
+                              f"{', '.join(wanted)})", directory / ONNX_FILE)
+        self.batch_size = batch_size
+        self.tokenizer = get_tokenizer(self.meta.get("tokenizer") or "conll")
+        self.quantize = self.meta.get("quantize")
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    @property
+    def sentence_tasks(self) -> list[str]:
+        return [t for t, h in self.heads.items() if h["level"] == "sentence"]
+
+    def words(self, sentence: Sequence[str] | str) -> list[str]:
+        """The words the model reads: a string is split by the model's tokenizer; a classifier
+        keeps the first ``max_tokens`` of them (as :meth:`tagger.predict.Tagger.words`)."""
+        words = self.tokenizer(sentence) if isinstance(sentence, str) else list(sentence)
+        max_tokens = self.meta.get("max_tokens")
+        if max_tokens and len(self.sentence_tasks) == len(self.tasks):
+            words = words[:max_tokens]
+        return words
+
+    def scores(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, np.ndarray]]:
+        """The graph's outputs per sentence, in input order: per token task the scores of its
+        words [n, L], per sentence task its class probabilities [C]; ``{}`` for an empty sentence."""
+        out: list[dict[str, np.ndarray]] = []
+        for batch, positions in self._run(sentences, out):
+            lengths = batch["lengths"]
+            for task, values in batch["outputs"].items():
+                level = self.heads[task]["level"]
+                for row, pos in enumerate(positions):
+                    out[pos][task] = values[row] if level == "sentence" else values[row, : lengths[row]]
+        return out
+
+    def _run(self, sentences: Iterable[Sequence[str] | str], out: list) -> Iterator[tuple[dict, list[int]]]:
+        """Run the graph over length-sorted batches; ``out`` gets an empty dict per sentence."""
+        encoded = [[self.features(w) for w in self.words(s)] for s in sentences]
+        out.extend({} for _ in encoded)
+        present = [i for i, e in enumerate(encoded) if e]
+        for chunk in batch_order([len(encoded[i]) for i in present], self.batch_size):
+            positions = [present[i] for i in chunk]
+            arrays = batch_arrays([encoded[p] for p in positions])
+            values = self.session.run(None, {name: arrays[name] for name in self._inputs})
+            yield {"lengths": arrays["lengths"], "outputs": dict(zip(self.heads, values))}, positions
+
+    def _labels(self, sentences: Iterable[Sequence[str] | str], probabilities: dict | None = None) -> list[dict[str, list[str]]]:
+        results: list[dict] = []
+        labels: list[dict[str, list[str]]] = []
+        for batch, positions in self._run(sentences, results):
+            while len(labels) < len(results):
+                labels.append({task: [] for task in self.heads})
+            lengths = batch["lengths"]
+            for task, values in batch["outputs"].items():
+                head = self.heads[task]
+                itos = head["labels"]
+                if head["level"] == "sentence":
+                    chosen = choose_classes(values, head["multi_label"], head["threshold"])
+                    for pos, ids, row in zip(positions, chosen, values.tolist()):
+                        labels[pos][task] = [itos[i] for i in ids]
+                        if probabilities is not None:
+                            probabilities.setdefault(task, {})[pos] = row
+                    continue
+                ids = self._decode(head, values, lengths)
+                for pos, row, n in zip(positions, ids.tolist(), lengths.tolist()):
+                    labels[pos][task] = [itos[i] for i in row[:n]]
+        labels.extend({task: [] for task in self.heads} for _ in range(len(results) - len(labels)))
+        return labels
+
+    @staticmethod
+    def _decode(head: dict, values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if head["decode"] == "argmax":
+            return argmax_labels(values, lengths)
+        transitions = np.asarray(head["transitions"], dtype=np.float32)
+        start, end = np.asarray(head["start"], dtype=np.float32), np.asarray(head["end"], dtype=np.float32)
+        return viterbi(values, lengths, transitions, start, end)
+
+    def predict_all(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, list[str]]]:
+        """Every task's labels for each sentence (a string is tokenized first)."""
+        return self._labels(sentences)
+
+    def predict(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[list[str]]:
+        """One label per word for each sentence (the first task unless ``task`` is given);
+        for a sentence task, the sentence's predicted labels."""
+        task = self._task(task)
+        return [labels[task] for labels in self.predict_all(sentences)]
+
+    def predict_with_proba(self, sentences: Iterable[Sequence[str] | str]) -> tuple[list[dict], list[dict]]:
+        """``predict_all``'s labels and, per sentence task, ``{task: {label: probability}}``."""
+        probs: dict[str, dict[int, list[float]]] = {}
+        labels = self._labels(sentences, probs)
+        proba = [{task: dict(zip(self.heads[task]["labels"], rows.get(i, []))) for task, rows in probs.items()}
+                 for i in range(len(labels))]
+        return labels, proba
+
+    def predict_proba(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[dict[str, float]]:
+        """Class probabilities ``{label: probability}`` per sentence for a sentence task."""
+        task = self._task(task, sentence_level=True)
+        return [p.get(task, {}) for p in self.predict_with_proba(sentences)[1]]
+
+    def predict_spans(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[list[tuple[str, int, int]]]:
+        """The entities of a span task per sentence, ``(type, start, end_exclusive)`` over its words."""
+        task = self._task(task)
+        if not self.heads[task]["span"]:
+            raise TaggerError(f"'{task}' is not a span (BIO) task")
+        return [bio_spans(tags) for tags in self.predict(sentences, task)]
+
+    def predict_stream(self, sentences: Iterable[Sequence[str] | str], chunk: int = 2048) -> Iterator[dict[str, list[str]]]:
+        """Like ``predict_all`` over an iterator, holding only ``chunk`` sentences at a time."""
+        buffer: list[Sequence[str] | str] = []
+        for sentence in sentences:
+            buffer.append(sentence)
+            if len(buffer) >= chunk:
+                yield from self.predict_all(buffer)
+                buffer = []
+        if buffer:
+            yield from self.predict_all(buffer)
+
+    def _task(self, task: str | None, sentence_level: bool = False) -> str:
+        pool = self.sentence_tasks if sentence_level else self.tasks
+        if task is None:
+            if not pool:
+                raise TaggerError(f"this model has no sentence classification task (its tasks: {', '.join(self.tasks)})")
+            return pool[0]
+        if task not in self.heads:
+            raise TaggerError(f"this model has no task '{task}' (it has: {', '.join(self.tasks)})")
+        if task not in pool:
+            raise TaggerError(f"'{task}' labels words, not sentences; probabilities are for sentence tasks")
+        return task
+
+
+def load(path: str | Path, threads: int | None = None, batch_size: int = 256) -> Runtime:
+    """Load a ``tagger export`` directory; ``threads`` bounds ONNX Runtime's threads (default: its own)."""
+    return Runtime(path, threads, batch_size)

@@ -1,0 +1,269 @@
+"""``tagger export`` and the torch-free runtime (``tagger.runtime``): the ONNX graph's
+scores equal the PyTorch model's, the NumPy Viterbi picks the same labels on every
+sentence (padding, a 1-token sentence, unknown words, raw text), the runtime never
+imports torch, broken files are one-line errors; and int8 (PyTorch's dynamic
+quantization and ONNX Runtime's) agrees with fp32 on nearly every token."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime")
+
+import tagger  # noqa: E402
+import tagger.runtime as runtime  # noqa: E402
+from tagger.batching import build_vocabs, collate, encode  # noqa: E402
+from tagger.cli import app  # noqa: E402
+from tagger.config import load_recipe  # noqa: E402
+from tagger.errors import TaggerError  # noqa: E402
+from tagger.export import export_model, reverse_index  # noqa: E402
+from tagger.io.conll import read_conll2003  # noqa: E402
+from tagger.model import SequenceTagger  # noqa: E402
+from tagger.predict import Tagger  # noqa: E402
+from tagger.runtime.decode import viterbi as np_viterbi  # noqa: E402
+from tagger.sources import demo_dir  # noqa: E402
+from tagger.train import train  # noqa: E402
+
+TINY = ["encoder.hidden=16", "embed.word_dim=8", "embed.char_dim=8", "embed.char_hidden=8", "embed.casing_dim=4",
+        "train.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def demo_sentences():
+    return [s.words for s in read_conll2003(demo_dir() / "valid.txt")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A demo NER model (CRF, 2-layer BiLSTM, char CNN) trained for 6 epochs (valid F1 about 0.75), and its fp32 export."""
+    out = tmp_path_factory.mktemp("export_ner")
+    train(load_recipe("demo", TINY + ["encoder.layers=2", "train.max_epochs=6", "train.lr=0.03"]), out, Console(file=io.StringIO()))
+    return out / "best", export_model(out / "best", out / "onnx")
+
+
+def untrained(tmp_path, *overrides: str, recipe: str = "demo"):
+    """A randomly initialised model of the recipe, saved: equality needs no training."""
+    torch.manual_seed(0)
+    rec = load_recipe(recipe, TINY + list(overrides))
+    if recipe == "demo":
+        train_sents = read_conll2003(demo_dir() / "train.txt")
+    else:
+        from tagger.corpus import load_corpus
+
+        train_sents = load_corpus(rec.data, rec.heads, ("train",))["train"]
+    model = SequenceTagger(rec, build_vocabs(train_sents, rec.heads, rec.embed)).eval()
+    return model.save(tmp_path / "model")
+
+
+def torch_scores(model: SequenceTagger, sentences) -> list[dict[str, np.ndarray]]:
+    """What the graph outputs, computed by the PyTorch model: per token task the head's
+    scores before decoding, per sentence task the class probabilities."""
+    batch = collate([encode(s, model.vocabs, with_labels=False) for s in sentences], list(range(len(sentences))))
+    out = [{} for _ in sentences]
+    with torch.inference_mode():
+        states = model.states(batch)
+        for head in model.recipe.heads:
+            module = model.heads[head.task]
+            if head.task in model.sentence_tasks:
+                values = module.decode(states, batch.mask)
+            else:
+                values = module.proj(states)
+                if head.kind == "softmax" and head.span:
+                    values = torch.log_softmax(values, dim=-1)
+            for i, n in enumerate(batch.lengths.tolist()):
+                out[i][head.task] = values[i].numpy() if head.task in model.sentence_tasks else values[i, :n].numpy()
+    return out
+
+
+def assert_same_scores(model_dir, export_dir, sentences, atol=1e-4):
+    model = Tagger.load(model_dir).model
+    expected = torch_scores(model, sentences)
+    got = runtime.load(export_dir).scores(sentences)
+    for e, g in zip(expected, got):
+        assert e.keys() == g.keys()
+        for task in e:
+            assert e[task].shape == g[task].shape
+            np.testing.assert_allclose(g[task], e[task], atol=atol, rtol=0)
+
+
+def test_reverse_index_reverses_each_row_within_its_length():
+    index = reverse_index(torch.tensor([3, 1, 4]), 4)
+    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
+
+
+def test_numpy_viterbi_is_the_best_path_by_brute_force():
+    rng = np.random.default_rng(0)
+    B, T, L = 4, 4, 3
+    emissions = rng.normal(size=(B, T, L)).astype(np.float32)
+    trans, start, end = (rng.normal(size=s).astype(np.float32) for s in ((L, L), (L,), (L,)))
+    trans[0, 2] = -10000.0  # a forbidden transition
+    lengths = np.array([4, 1, 3, 2])
+    paths = np_viterbi(emissions, lengths, trans, start, end)
+    import itertools
+
+    for b, n in enumerate(lengths):
+        def score(y):
+            return start[y[0]] + sum(emissions[b, t, y[t]] for t in range(n)) + sum(
+                trans[y[t - 1], y[t]] for t in range(1, n)) + end[y[-1]]
+
+        best = max(itertools.product(range(L), repeat=int(n)), key=score)
+        assert paths[b, :n].tolist() == list(best)
+        assert (paths[b, n:] == 0).all()
+
+
+def test_export_tags_like_torch_on_every_sentence(trained, demo_sentences):
+    model_dir, export_dir = trained
+    sentences = demo_sentences + [["Paris"], ["zzqx", "Müller", "1984", "visited", "qqq", "Ltd."]]
+    assert runtime.load(export_dir).predict(sentences) == Tagger.load(model_dir).predict(sentences)
+    # Padding: the longest sentence alone, and batched with 1-token ones, gives the same scores.
+    assert_same_scores(model_dir, export_dir, sentences)
+    text = ["The European Commission said on Thursday it disagreed with German advice.", ""]
+    assert tagger.load(export_dir).predict_all(text) == Tagger.load(model_dir).predict_all(text)
+    files = sorted(p.name for p in export_dir.iterdir())
+    assert files == ["export.json", "model.onnx", "vocab.json"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.sampled_from(["EU", "Germany", "the", "said", "Peter", "XYZZY", ".", "3-2", "in", "Blair"]),
+                         min_size=1, max_size=9), min_size=1, max_size=6))
+def test_export_equals_torch_on_random_sentences(trained, sentences):
+    model_dir, export_dir = trained
+    assert runtime.load(export_dir).predict(sentences) == Tagger.load(model_dir).predict(sentences)
+
+
+@pytest.mark.parametrize("overrides", [
+    ("heads.0.kind=softmax", "embed.char_encoder=lstm", "encoder.cell=gru"),  # constrained softmax, char BiLSTM
+    ("heads.0.kind=softmax", "heads.0.span=false", "encoder.bidirectional=false", "embed.casing_dim=0",
+     "embed.char_encoder=none", "encoder.cell=rnn"),  # plain argmax, one direction, no char or casing features
+])
+def test_other_heads_encoders_and_char_encoders(tmp_path, demo_sentences, overrides):
+    model_dir = untrained(tmp_path, "encoder.layers=2", *overrides)
+    export_dir = export_model(model_dir, tmp_path / "onnx")
+    sentences = demo_sentences[:12] + [["x"]]
+    assert_same_scores(model_dir, export_dir, sentences)
+    assert runtime.load(export_dir).predict(sentences) == Tagger.load(model_dir).predict(sentences)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "last"])
+def test_sentence_classifier_probabilities(tmp_path, pooling):
+    model_dir = untrained(tmp_path, f"heads.0.pooling={pooling}", recipe="sentiment-demo")
+    export_dir = export_model(model_dir, tmp_path / "onnx")
+    texts = ["a gorgeous , witty , seductive movie .", "dull", "the plot is nothing but boilerplate clichés"]
+    torch_tagger, onnx_tagger = Tagger.load(model_dir), runtime.load(export_dir)
+    assert onnx_tagger.predict(texts) == torch_tagger.predict(texts)
+    for got, want in zip(onnx_tagger.predict_proba(texts), torch_tagger.predict_proba(texts)):
+        assert got.keys() == want.keys()
+        assert np.allclose(list(got.values()), list(want.values()), atol=1e-5)
+
+
+def test_runtime_never_imports_torch(trained):
+    _, export_dir = trained
+    code = (
+        "import sys, tagger, tagger.runtime as rt\n"
+        f"r = rt.load({str(export_dir)!r}, threads=1)\n"
+        "labels = r.predict([['EU', 'rejects', 'German', 'call'], ['x']]) + r.predict(['Peter Blair went to Paris .'])\n"
+        f"assert tagger.load({str(export_dir)!r}).predict([['EU']])\n"
+        "assert r.predict_spans([['EU', 'rejects']]) is not None\n"
+        "print(len(labels), sorted(m for m in ('torch', 'spacy', 'datasets', 'safetensors') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "[]"]
+
+
+def test_cli_predict_on_an_export_directory_runs_without_torch(trained):
+    model_dir, export_dir = trained
+    text = "Peter Blair of the European Commission went to Paris ."
+    code = (
+        "import sys\nfrom tagger.cli import app\n"
+        f"try:\n    app(['predict', {str(export_dir)!r}, {text!r}, '--format', 'jsonl', '--threads', '1'])\n"
+        "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record, verdict = done.stdout.strip().splitlines()
+    assert verdict == "torch imported: False"
+    expected = CliRunner().invoke(app, ["predict", str(model_dir), text, "--format", "jsonl"])
+    assert json.loads(record) == json.loads(expected.stdout.strip())
+    refused = CliRunner().invoke(app, ["predict", str(export_dir), text, "--quantize", "int8"])
+    assert refused.exit_code == 1 and "no --quantize" in refused.output
+
+
+def test_broken_or_foreign_onnx_files_are_one_line_errors(trained, tmp_path):
+    _, export_dir = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(export_dir, broken)
+    data = (broken / "model.onnx").read_bytes()
+    (broken / "model.onnx").write_bytes(data[: len(data) // 3])
+    with pytest.raises(TaggerError) as err:
+        runtime.load(broken)
+    assert "model.onnx" in str(err.value) and "\n" not in str(err.value)
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(broken / "model.onnx"))
+    with pytest.raises(TaggerError, match="model.onnx: not a tagger graph"):
+        runtime.load(broken)
+
+    (broken / "model.onnx").unlink()
+    with pytest.raises(TaggerError, match="model.onnx is missing"):
+        runtime.load(broken)
+    (broken / "export.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(TaggerError, match="export.json: not a tagger export"):
+        runtime.load(broken)
+
+
+def test_cli_export_int8_and_its_errors(trained, tmp_path, demo_sentences):
+    model_dir, _ = trained
+    runner = CliRunner()
+    done = runner.invoke(app, ["export", str(model_dir), str(tmp_path / "int8"), "--quantize", "int8"])
+    assert done.exit_code == 0, done.output
+    int8 = runtime.load(tmp_path / "int8")
+    assert int8.quantize == "int8"
+    assert (tmp_path / "int8" / "model.onnx").stat().st_size < os.path.getsize(trained[1] / "model.onnx")
+    assert agreement(Tagger.load(model_dir).predict(demo_sentences), int8.predict(demo_sentences)) >= 0.95
+    for args, message in [(["--quantize", "int4"], "unknown --quantize 'int4' (choose: int8)"),
+                          (["--format", "tflite"], "unknown export format 'tflite' (choose: onnx)")]:
+        done = runner.invoke(app, ["export", str(model_dir), str(tmp_path / "bad"), *args])
+        assert done.exit_code == 1
+        assert done.output.strip().splitlines() == [f"error: {message}"]
+
+
+def agreement(a: list[list[str]], b: list[list[str]]) -> float:
+    pairs = [(x, y) for s, t in zip(a, b) for x, y in zip(s, t, strict=True)]
+    return sum(x == y for x, y in pairs) / len(pairs)
+
+
+def test_torch_int8_agrees_with_fp32_and_unknown_values_are_refused(trained, demo_sentences):
+    model_dir, export_dir = trained
+    fp32 = Tagger.load(model_dir)
+    int8 = tagger.load(model_dir, quantize="int8")
+    assert ".quantized." in type(int8.model.encoder.rnn).__module__
+    assert agreement(fp32.predict(demo_sentences), int8.predict(demo_sentences)) >= 0.95
+    with pytest.raises(TaggerError, match="unknown quantize 'fp8'"):
+        tagger.load(model_dir, quantize="fp8")
+    with pytest.raises(TaggerError, match="this export is fp32"):
+        tagger.load(export_dir, quantize="int8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["predict", str(model_dir), "EU rejects German call", "--quantize", "int8"])
+    assert done.exit_code == 0 and "EU" in done.output
+    done = runner.invoke(app, ["evaluate", str(model_dir), "--quantize", "int4"])
+    assert done.exit_code == 1
+    assert done.output.strip().splitlines() == ["error: unknown quantize 'int4' (choose: int8)"]
