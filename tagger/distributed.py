@@ -155,7 +155,7 @@ def setup(device_name: str) -> Dist:
     """Join the process group when ``torchrun`` started this process, else a one-process
     :class:`Dist`. The device is ``device_name`` resolved as for one process, except
     that a GPU device becomes ``cuda:LOCAL_RANK`` (one GPU per process)."""
-    from .predict import resolve_device
+    from .device import resolve_device
 
     device = resolve_device(device_name)
     if not launched():

@@ -27,7 +27,7 @@ class TreePredictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> TreePredictor:
-        from ..predict import resolve_device
+        from ..device import resolve_device
 
         model, recipe, vocab = load_model(path, resolve_device(device))
         return cls(TreeSentiment(recipe, model, vocab, {}))

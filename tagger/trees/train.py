@@ -14,7 +14,7 @@ from rich.console import Console
 
 from ..checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..errors import TaggerError
-from ..predict import resolve_device
+from ..device import resolve_device
 from ..trainer import StepLoss, Trainer, TrainResult
 from ..training import OPTIMIZERS, seed_everything
 from ..vocab import Vocab
