@@ -7,11 +7,15 @@ The commands and ``tagger.load`` dispatch on these names; a new family adds its 
 where they do (``cli/__init__.py``, ``loading.py``)."""
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import tomllib
+
+from .registry import families
 
 TAGGER = "tagger"
 
@@ -66,3 +70,25 @@ def model_family(path: str | Path) -> str:
                 return TAGGER
             return family if isinstance(family, str) else TAGGER
     return TAGGER
+
+
+# The model families, registered like every other pluggable kind. Their hooks are named
+# as "module:attribute" and imported on use, so naming a family costs no import.
+families.register("tagger", {"train": "tagger.train:train", "load": "tagger.predict:Tagger.load"})
+families.register("tree", {"train": "tagger.trees.train:train_trees", "load": "tagger.trees:load",
+                           "train_command": "tagger.trees.cli:train_command"})
+families.register("lm", {"train": "tagger.lm.train:train_lm", "load": "tagger.lm.model:load_lm",
+                         "train_command": "tagger.cli.lm:train_command"})
+families.register("seq2seq", {"train": "tagger.seq2seq.train:train_seq2seq", "load": "tagger.seq2seq:load",
+                              "train_command": "tagger.seq2seq.cli:train_command"})
+
+
+def family_hook(family: str, hook: str) -> Any:
+    """A registered family's hook (``train_command``, ``load``), imported now; an unknown
+    family is a one-line error listing the registered ones."""
+    target = families[family][hook]  # an unknown family: the registry's one-line error
+    module_name, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value

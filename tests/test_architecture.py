@@ -37,3 +37,24 @@ def test_the_counter_counts_body_lines_only(tmp_path):
 
 def test_no_function_in_the_package_is_over_60_lines():
     assert long_functions() == []
+
+
+def test_every_family_is_registered_and_its_hooks_resolve():
+    from tagger.family import family_hook
+    from tagger.registry import families
+
+    assert set(families) >= {"tagger", "tree", "lm", "seq2seq"}
+    for family in families:
+        assert callable(family_hook(family, "train")) and callable(family_hook(family, "load"))
+
+
+def test_a_recipe_of_an_unknown_family_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    recipe = tmp_path / "odd.toml"
+    recipe.write_text('family = "transformer"\n')
+    result = CliRunner().invoke(app, ["train", str(recipe)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "unknown model family 'transformer'" in result.output and "lm" in result.output

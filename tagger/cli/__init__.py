@@ -75,7 +75,7 @@ def train(
                                          ("--dev-tgt", dev_tgt)) if value is not None]
     if parallel and family != "seq2seq":
         raise TaggerError(f"{parallel[0]} is an option for translation (seq2seq) recipes only")
-    if family in ("tree", "lm", "seq2seq"):  # tagger.trees, tagger.lm, tagger.seq2seq
+    if family != "tagger":  # tagger.trees, tagger.lm, tagger.seq2seq, ...: see family.py
         options = {name: value for name, value in locals().items() if name in FAMILY_OPTIONS}
         _family_train_command(family)(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(),
                                       **options)
@@ -127,14 +127,10 @@ FAMILY_OPTIONS = (
 
 
 def _family_train_command(family: str) -> Any:
-    """The ``train_command`` of a model family other than the tagger."""
-    if family == "tree":
-        from ..trees.cli import train_command
-    elif family == "lm":
-        from .lm import train_command
-    else:
-        from ..seq2seq.cli import train_command
-    return train_command
+    """The ``train_command`` of a model family other than the tagger (registered in ``family.py``)."""
+    from ..family import family_hook
+
+    return family_hook(family, "train_command")
 
 
 # What may change when a run is resumed: how it runs, not what it learns.

@@ -13,8 +13,8 @@ import torch
 from rich.console import Console
 
 from ..checkpoint import CHECKPOINT_FILE, load_checkpoint
-from ..errors import TaggerError
 from ..device import resolve_device
+from ..errors import TaggerError
 from ..trainer import StepLoss, Trainer, TrainResult
 from ..training import OPTIMIZERS, seed_everything
 from ..vocab import Vocab
