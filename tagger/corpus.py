@@ -8,20 +8,19 @@ from .config import DataConfig, HeadConfig
 from .data import Sentence
 from .errors import TaggerError
 from .io.conll import read_columns, read_conll2003
-from .registry import data_formats
+from .registry import data_formats as DATA_FORMATS
 from .sources import load_source
 
 SPLITS = ("train", "valid", "test")
 
 
-# name -> reader(path, DataConfig, heads) -> sentences; ``text=True`` marks the formats
-# of raw text with a label column, which feed one sentence classification head.
-DATA_FORMATS = data_formats
-
-
 def read_file(path: str | Path, data: DataConfig, heads: Sequence[HeadConfig]) -> list[Sentence]:
     """The sentences of one data file, read by the reader of the recipe's ``data.format``."""
     return DATA_FORMATS[data.format](path, data, heads)
+
+
+# DATA_FORMATS: name -> reader(path, DataConfig, heads) -> sentences; ``text=True`` marks
+# the formats of raw text with a label column, which feed one sentence classification head.
 
 
 @DATA_FORMATS.register("conll2003")

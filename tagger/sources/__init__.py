@@ -86,11 +86,6 @@ __all__ = [
 Loader = Callable[..., dict[str, list[Sentence]]]
 SOURCES = registry.sources
 
-# The names these helpers had when they were private to sources.py (the tree and
-# translation families' sources still use them): the same functions.
-_check_splits, _search_local, _from_hub, _require_splits = check_splits, search_local, from_hub, require_splits
-
-
 def register_source(name: str) -> Callable[[Loader], Loader]:
     """Decorator registering ``fn(data_dir, splits, tokenizer=None, max_tokens=None) -> {split: sentences}``
     under ``name`` (see the module's docstring)."""
