@@ -106,8 +106,7 @@ class Trainer:
     """One training run of one task; :meth:`run` is the loop, the other methods its steps."""
 
     def __init__(self, task: Any, cfg: TrainConfig, run_dir: str | Path, console: Console | None = None, *,
-                 checkpoint_every: int = 0, dist: Dist | None = None, name: str = "train",
-                 optimizers: dict = OPTIMIZERS):
+                 checkpoint_every: int = 0, dist: Dist | None = None, name: str = "train"):
         self.task, self.cfg, self.run_dir = task, cfg, Path(run_dir)
         self.dist = dist or Dist(device=next(task.model.parameters()).device)
         console = console or Console(stderr=True)
@@ -116,9 +115,7 @@ class Trainer:
         self.checkpoint_every, self.name = checkpoint_every, name
         self.records: list[EpochRecord] = []
         self.params = [p for p in task.model.parameters() if p.requires_grad]
-        if cfg.optimizer not in optimizers:
-            raise TaggerError(f"unknown optimizer '{cfg.optimizer}' (choose: {', '.join(optimizers)})")
-        self.optimizer = optimizers[cfg.optimizer](self.params, cfg)
+        self.optimizer = OPTIMIZERS[cfg.optimizer](self.params, cfg)  # an unknown name: one line listing them
         self.rng = random.Random(cfg.seed)
         steps = getattr(task, "steps_per_epoch", None)
         self.steps = steps() if steps else len(task.batches(random.Random(cfg.seed)))

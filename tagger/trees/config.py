@@ -73,7 +73,7 @@ class TreeRecipe:
     data: TreeDataConfig = field(default_factory=TreeDataConfig)
     model: TreeModelConfig = field(default_factory=TreeModelConfig)
     rae: RAEConfig = field(default_factory=RAEConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(monitor="root"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(monitor="root", fused=True))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -83,7 +83,7 @@ class TreeRecipe:
         raw = dict(raw)
         raw.setdefault("train", {})
         if isinstance(raw["train"], dict):
-            raw["train"] = {"monitor": "root", **raw["train"]}
+            raw["train"] = {"monitor": "root", "fused": True, **raw["train"]}
         recipe = _build(cls, raw, origin, "")
         recipe.check(origin)
         return recipe

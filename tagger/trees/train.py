@@ -16,33 +16,13 @@ from ..checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..device import resolve_device
 from ..errors import TaggerError
 from ..trainer import StepLoss, Trainer, TrainResult
-from ..training import OPTIMIZERS, seed_everything
+from ..training import seed_everything
 from ..vocab import Vocab
 from .config import TreeRecipe
 from .data import load_trees, read_sentences
 from .model import TreeModel
 from .modeldir import model_from_parts, model_parts, save_model
 from .task import TreeSentiment, build_vocab, word_key
-
-
-def _adam(cls, fused: bool = True):
-    def make(params: list, cfg) -> torch.optim.Optimizer:
-        try:  # one fused kernel over all parameters: ~3x faster steps on a CPU, where the
-            # word-vector matrix makes the optimizer step a large share of an epoch
-            return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
-        except (RuntimeError, TypeError):  # a PyTorch or device without fused kernels
-            return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    return make
-
-
-# The toolkit's optimisers; Adam and AdamW fused, and Adagrad (Tai et al.'s choice) added.
-TREE_OPTIMIZERS = {
-    **OPTIMIZERS,
-    "adam": _adam(torch.optim.Adam),
-    "adamw": _adam(torch.optim.AdamW),
-    "adagrad": lambda p, c: torch.optim.Adagrad(p, lr=c.lr, weight_decay=c.weight_decay),
-}
 
 
 class WeightAverage(torch.nn.Module):
@@ -134,8 +114,7 @@ def train_trees(recipe: TreeRecipe | None, output: str | Path, console: Console 
         torch.set_num_threads(recipe.train.threads)
     started = time.perf_counter()
     task = TreeTraining.build(recipe, ckpt, run_dir, console)
-    trainer = Trainer(task, task.recipe.train, run_dir, console, checkpoint_every=checkpoint_every,
-                      optimizers=TREE_OPTIMIZERS)
+    trainer = Trainer(task, task.recipe.train, run_dir, console, checkpoint_every=checkpoint_every)
     return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
 
 
