@@ -354,3 +354,53 @@ def test_predict_and_evaluate_commands(trained, tmp_path):
     assert result.exit_code == 1 and "has 6 lines but" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["predict", str(model_dir), "x", "--beam", "0"])
     assert result.exit_code == 1 and "--beam must be at least 1" in result.output
+
+
+# ---------------------------------------------------------------- training through the shared trainer
+
+
+def test_train_command_and_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    from tagger.cli import app
+    from tagger.seq2seq.task import Translation
+    from tagger.seq2seq.train import train_seq2seq
+
+    recipe = lambda: tiny_recipe(tmp_path, "model.dropout=0.1", "train.max_epochs=3", "train.batch_size=2", "train.lr=0.01")
+    straight = train_seq2seq(recipe(), tmp_path / "straight")
+    calls = {"n": 0}
+    real_loss = Translation.loss
+
+    def loss_then_ctrl_c(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:  # in the second epoch (3 batches an epoch): as if the user pressed Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_loss(self, batch)
+
+    monkeypatch.setattr(Translation, "loss", loss_then_ctrl_c)
+    stopped = train_seq2seq(recipe(), tmp_path / "stopped")
+    assert stopped.stopped_because == "interrupted" and len(stopped.epochs) == 1
+    monkeypatch.setattr(Translation, "loss", real_loss)
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "stopped")])
+    assert result.exit_code == 0, result.output
+    a, b = (load_file(run / "checkpoint.safetensors") for run in (tmp_path / "straight", tmp_path / "stopped"))
+    model_keys = [k for k in a if k.startswith("model/")]
+    assert model_keys and all(torch.equal(a[k], b[k]) for k in model_keys)
+    scores = [[json.loads(line)["dev_score"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+              for run in (tmp_path / "straight", tmp_path / "stopped")]
+    assert scores[0] == scores[1] == [e.dev_score for e in straight.epochs]
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "stopped"), "--lr", "0.1"])
+    assert result.exit_code == 1 and "--lr cannot be given with it" in result.output
+    result = CliRunner().invoke(app, ["train", "multi30k", "--data-dir", str(tmp_path / "data"), "--vectors", "v.txt"])
+    assert result.exit_code == 1 and "--vectors is not an option for translation models" in result.output
+    data = tmp_path / "data"
+    tiny = ["--set", "vocab.kind='word'", "--set", "model.embed_dim=8", "--set", "model.hidden=4", "--set", "model.dec_hidden=8"]
+    result = CliRunner().invoke(app, ["train", "multi30k", "--train-src", str(data / "train.de"), "--train-tgt",
+                                      str(data / "train.en"), "--dev-src", str(data / "val.de"), "--dev-tgt",
+                                      str(data / "val.en"), "--max-epochs", "1", "-o", str(tmp_path / "files"), *tiny])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "files" / "best" / "config.json").read_text())["recipe"]
+    assert saved["data"]["train_src"] == str(data / "train.de") and saved["model"]["hidden"] == 4

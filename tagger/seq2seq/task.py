@@ -122,6 +122,12 @@ class Translation:
     def describe(self, report: dict) -> str:
         return f"BLEU {report['bleu']:.2f} (cased {report['bleu_cased']:.2f}) chrF {report['chrf']:.2f}"
 
+    def format_score(self, score: float) -> str:
+        return f"{score:.2f}"  # BLEU and chrF are already on a 0-100 scale
+
+    def summary_columns(self, report: dict) -> dict:
+        return {"BLEU": f"{report['bleu']:.2f}", "cased": f"{report['bleu_cased']:.2f}", "chrF": f"{report['chrf']:.2f}"}
+
     def save(self, directory: Path) -> None:
         save_model(Path(directory), self.model, self.recipe, self.src_vocab, self.tgt_vocab)
 

@@ -1,6 +1,7 @@
 """Training a translation model: the family's task driven by the shared trainer."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from rich.console import Console
 from ..checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..device import resolve_device, set_threads
 from ..errors import TaggerError
+from ..trainer import Trainer, TrainResult
 from ..training import seed_everything
 from .config import Seq2SeqRecipe
 from .data import load_parallel
@@ -39,12 +41,10 @@ def build_task(recipe: Seq2SeqRecipe, console: Console, ckpt: Any = None, origin
 
 
 def train_seq2seq(recipe: Seq2SeqRecipe | None, output: str | Path, console: Console | None = None, *,
-                  resume: bool = False, checkpoint_every: int = 0, changes: dict | None = None) -> Any:
+                  resume: bool = False, checkpoint_every: int = 0, changes: dict | None = None) -> TrainResult:
     """Train into the run directory ``output`` (the best model, by validation BLEU, in
     ``output/best``). With ``resume=True`` everything comes from the run's checkpoint;
     ``changes`` may set the ``train`` fields that do not change what is learnt."""
-    from ..trainer import Trainer
-
     console = console or Console(stderr=True)
     run_dir = Path(output)
     ckpt = load_checkpoint(run_dir / CHECKPOINT_FILE) if resume else None
@@ -56,6 +56,8 @@ def train_seq2seq(recipe: Seq2SeqRecipe | None, output: str | Path, console: Con
     if recipe is None:
         raise TaggerError("give a recipe, or --resume RUN_DIR")
     set_threads(recipe.train.threads)
+    started = time.perf_counter()
     seed_everything(recipe.train.seed)
     task = build_task(recipe, console, ckpt, run_dir / CHECKPOINT_FILE)
-    return Trainer(task, recipe.train, run_dir, console, checkpoint_every=checkpoint_every).run(ckpt)
+    trainer = Trainer(task, task.recipe.train, run_dir, console, checkpoint_every=checkpoint_every)
+    return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
