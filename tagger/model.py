@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from .batching import Batch, Vocabs
-from .config import Recipe
+from .config import EmbedConfig, EncoderConfig, HeadConfig, Recipe
 from .errors import TaggerError
 from .files import (  # noqa: F401  (atomic_write* are re-exported: callers import them from here)
     WEIGHTS_FILE,
@@ -38,33 +38,21 @@ CONFIG_FILE, VOCAB_FILE = "config.json", "vocab.json"
 
 
 class SequenceTagger(nn.Module):
+    """Embedder -> encoder -> one head per task, built from a recipe by the builders
+    below, the only code that reads the recipe's ``embed``, ``encoder`` and ``heads``
+    (the ``nn`` modules take plain sizes and names, as spaCy's ``build_tagger_model``)."""
+
     def __init__(self, recipe: Recipe, vocabs: Vocabs):
         super().__init__()
         self.recipe = recipe
         self.vocabs = vocabs
         try:
-            self.embedder = Embedder(recipe.embed, len(vocabs.words), len(vocabs.chars), _charlm(recipe, vocabs))
-            self.encoder = Encoder(recipe.encoder, self.embedder.out_dim)
+            self.embedder = build_embedder(recipe.embed, vocabs)
+            self.encoder = build_encoder(recipe.encoder, self.embedder.out_dim)
         except ValueError as err:  # a recipe value the modules cannot use
             raise TaggerError(f"invalid recipe: {err}") from None
-        heads = {}
-        for head in recipe.heads:
-            if not head.weight >= 0:
-                raise TaggerError(f"invalid recipe: head '{head.task}' has weight {head.weight}; it must be >= 0")
-            if head.kind not in HEADS:
-                raise TaggerError(f"unknown head kind '{head.kind}' (choose: {', '.join(sorted(HEADS))})")
-            cls = HEADS[head.kind]
-            if getattr(cls, "level", "token") == "sentence":
-                head.span = False  # a sentence label is never a BIO span
-                if head.task not in vocabs.sentence_tasks:
-                    raise TaggerError(f"vocab.json does not list '{head.task}' as a sentence task")
-                if head.multi_label != (head.task in vocabs.multi_label_tasks):
-                    raise TaggerError(f"config.json and vocab.json disagree on whether '{head.task}' is multi-label")
-            try:
-                heads[head.task] = cls.from_config(self.encoder.out_dim, vocabs.labels[head.task].itos, head, recipe.encoder)
-            except ValueError as err:
-                raise TaggerError(f"invalid recipe: head '{head.task}': {err}") from None
-        self.heads = nn.ModuleDict(heads)
+        self.heads = nn.ModuleDict({head.task: build_head(head, recipe.encoder, self.encoder.out_dim, vocabs)
+                                    for head in recipe.heads})
         # Auxiliary tasks with large losses (a softmax over 45 POS tags) can crowd out the
         # main task's gradient in the shared encoder; per-head weights rebalance them.
         self.loss_weights = {head.task: float(head.weight) for head in recipe.heads}
@@ -121,7 +109,61 @@ def resolve_model_dir(path: str | Path) -> Path:
     return resolve_dir(path, (CONFIG_FILE, VOCAB_FILE))
 
 
-def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
+# -- builders: recipe sections -> nn modules with plain arguments -----------------
+
+
+def build_embedder(embed: EmbedConfig, vocabs: Vocabs) -> Embedder:
+    return Embedder(
+        len(vocabs.words), embed.word_dim, len(vocabs.chars), casing_dim=embed.casing_dim,
+        char_encoder=embed.char_encoder, char_dim=embed.char_dim, char_hidden=embed.char_hidden,
+        char_kernel=embed.char_kernel, charlm=_charlm(embed, vocabs), dropout=embed.dropout,
+        locked_dropout=embed.locked_dropout,
+    )
+
+
+def build_encoder(encoder: EncoderConfig, input_size: int) -> Encoder:
+    return Encoder(
+        input_size, encoder.hidden, num_layers=encoder.layers, bidirectional=encoder.bidirectional,
+        dropout=encoder.dropout, cell=encoder.cell, locked_dropout=encoder.locked_dropout,
+    )
+
+
+def build_head(head: HeadConfig, encoder: EncoderConfig, input_size: int, vocabs: Vocabs) -> nn.Module:
+    """The head of one task: a token head gets its ``span`` flag, a sentence head (which
+    vocab.json must list as such) its pooling over the encoder's directions."""
+    if not head.weight >= 0:
+        raise TaggerError(f"invalid recipe: head '{head.task}' has weight {head.weight}; it must be >= 0")
+    if head.kind not in HEADS:
+        raise TaggerError(f"unknown head kind '{head.kind}' (choose: {', '.join(sorted(HEADS))})")
+    cls = HEADS[head.kind]
+    labels = vocabs.labels[head.task].itos
+    try:
+        if getattr(cls, "level", "token") != "sentence":
+            return cls(input_size, labels, span=head.span)
+        head.span = False  # a sentence label is never a BIO span
+        if head.task not in vocabs.sentence_tasks:
+            raise TaggerError(f"vocab.json does not list '{head.task}' as a sentence task")
+        if head.multi_label != (head.task in vocabs.multi_label_tasks):
+            raise TaggerError(f"config.json and vocab.json disagree on whether '{head.task}' is multi-label")
+        return cls(
+            input_size, labels, pooling=head.pooling, hidden=encoder.hidden,
+            directions=2 if encoder.bidirectional else 1, multi_label=head.multi_label,
+            threshold=head.threshold, attention_dim=head.attention_dim,
+        )
+    except ValueError as err:
+        raise TaggerError(f"invalid recipe: head '{head.task}': {err}") from None
+
+
+def charlm_embedding(fwd: LanguageModel, bwd: LanguageModel, finetune: bool = False) -> CharLMEmbedding:
+    """Contextual string embeddings from a forward and a backward character LM, checked."""
+    if fwd.cfg.reverse or not bwd.cfg.reverse:
+        raise ValueError("--charlm takes a forward LM, then a backward LM (trained with --backward)")
+    if fwd.cfg.level != "char" or bwd.cfg.level != "char":
+        raise ValueError("--charlm needs character-level language models")
+    return CharLMEmbedding(fwd, bwd, finetune)
+
+
+def _charlm(embed: EmbedConfig, vocabs: Vocabs) -> CharLMEmbedding | None:
     """The char-LM embedding described in vocab.json (weights are loaded with the tagger's)."""
     if not vocabs.charlm:
         return None
@@ -131,7 +173,7 @@ def _charlm(recipe: Recipe, vocabs: Vocabs) -> CharLMEmbedding | None:
     for direction in DIRECTIONS:
         desc = vocabs.charlm[direction]
         lms[direction] = LanguageModel(LMModelConfig.from_stored(dict(desc["config"])), Vocab(list(desc["vocab"])))
-    return CharLMEmbedding(lms["fwd"], lms["bwd"], recipe.embed.charlm_finetune)
+    return charlm_embedding(lms["fwd"], lms["bwd"], embed.charlm_finetune)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> SequenceTagger:

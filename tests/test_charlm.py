@@ -17,6 +17,7 @@ from tagger.lm.config import LMRecipe
 from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import train_lm
+from tagger.model import charlm_embedding
 from tagger.nn.charlm import CharLMEmbedding, lm_inputs
 from tagger.sources import demo_dir
 from tagger.train import train
@@ -82,7 +83,8 @@ def test_embedding_reads_the_lm_states_and_ignores_padding(charlms):
 def test_order_and_direction_are_checked(charlms):
     fwd, bwd = load_lm(charlms[0]), load_lm(charlms[1])
     with pytest.raises(ValueError, match="forward LM, then a backward"):
-        CharLMEmbedding(bwd, fwd)
+        charlm_embedding(bwd, fwd)
+    assert isinstance(charlm_embedding(fwd, bwd), CharLMEmbedding)
 
 
 @pytest.fixture(scope="module")

@@ -6,59 +6,28 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..errors import TaggerError
 from ..files import WEIGHTS_FILE, atomic_write, atomic_write_text, check_weights, read_json_object, read_weights, resolve_dir
-from ..nn.encode import CELLS
+from ..nn.lm import RecurrentLM, State  # noqa: F401  (State is re-exported: lm.train imports it from here)
 from ..vocab import Vocab
 from .config import LMModelConfig
 
 LM_FORMAT_VERSION = 1
 LM_FILE = "lm.json"
 
-State = list  # one entry per layer: h, or (h, c) for an LSTM
 
-
-class LanguageModel(nn.Module):
-    """Embedding -> stacked single-direction RNN layers -> a softmax over the vocabulary.
-
-    The layers are kept separate (not one multi-layer ``nn.LSTM``) so each layer's
-    states can be read: the tagger reads the top layer, ``lm inspect`` any layer.
-    """
+class LanguageModel(RecurrentLM):
+    """A language model of the ``lm`` family: the network (:class:`tagger.nn.lm.RecurrentLM`)
+    built from its recipe's ``[model]`` section, with that section (``cfg``), its
+    vocabulary and its directory."""
 
     def __init__(self, cfg: LMModelConfig, vocab: Vocab):
-        super().__init__()
+        super().__init__(len(vocab), cfg.embed_dim, cfg.hidden, num_layers=cfg.layers, cell=cfg.cell,
+                         dropout=cfg.dropout, tie_weights=cfg.tie_weights)
         self.cfg = cfg
         self.vocab = vocab
-        self.embed = nn.Embedding(len(vocab), cfg.embed_dim)
-        cell = CELLS[cfg.cell]
-        dims = [cfg.embed_dim] + [cfg.hidden] * cfg.layers
-        self.layers = nn.ModuleList(cell(dims[i], dims[i + 1], batch_first=True) for i in range(cfg.layers))
-        self.drop = nn.Dropout(cfg.dropout)
-        self.out = nn.Linear(cfg.hidden, len(vocab))
-        if cfg.tie_weights:
-            self.out.weight = self.embed.weight
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.cfg.hidden
-
-    def run(self, ids: Tensor, state: State | None = None) -> tuple[list[Tensor], State]:
-        """Every layer's outputs [B, T, H] for ids [B, T], and the state after the last step."""
-        x = self.drop(self.embed(ids))
-        outputs, new_state = [], []
-        for i, layer in enumerate(self.layers):
-            x, s = layer(x, None if state is None else state[i])
-            outputs.append(x)
-            new_state.append(s)
-            x = self.drop(x)
-        return outputs, new_state
-
-    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """Next-symbol logits [B, T, V] and the carried state."""
-        outputs, state = self.run(ids, state)
-        return self.out(self.drop(outputs[-1])), state
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)

@@ -10,15 +10,12 @@ everything after it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ..vocab import Vocab
-
-if TYPE_CHECKING:  # a type only: nn modules never import the model families above them
-    from ..lm.model import LanguageModel
+from .lm import RecurrentLM
 
 DIRECTIONS = ("fwd", "bwd")
 
@@ -40,12 +37,11 @@ def lm_inputs(words: Sequence[str], vocab: Vocab, reverse: bool) -> tuple[list[i
 
 
 class CharLMEmbedding(nn.Module):
-    def __init__(self, fwd: LanguageModel, bwd: LanguageModel, finetune: bool = False):
+    """``fwd`` reads each sentence's string left to right, ``bwd`` (a backward LM, trained
+    on reversed text) right to left; both are character-level. Frozen unless ``finetune``."""
+
+    def __init__(self, fwd: RecurrentLM, bwd: RecurrentLM, finetune: bool = False):
         super().__init__()
-        if fwd.cfg.reverse or not bwd.cfg.reverse:
-            raise ValueError("--charlm takes a forward LM, then a backward LM (trained with --backward)")
-        if fwd.cfg.level != "char" or bwd.cfg.level != "char":
-            raise ValueError("--charlm needs character-level language models")
         self.lms = nn.ModuleDict({"fwd": fwd, "bwd": bwd})
         self.finetune = finetune
         if not finetune:
@@ -72,7 +68,7 @@ class CharLMEmbedding(nn.Module):
 
     WINDOW = 4096  # characters per LM call: a 50,000-word sentence must not need gigabytes
 
-    def _read(self, lm: LanguageModel, ids: Tensor, positions: Tensor) -> Tensor:
+    def _read(self, lm: RecurrentLM, ids: Tensor, positions: Tensor) -> Tensor:
         """The LM's top-layer state at ``positions`` [B, T] of ``ids`` [B, L]."""
         if ids.shape[1] <= self.WINDOW:
             top = lm.run(ids)[0][-1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..config import EmbedConfig
 from ..registry import char_encoders as CHAR_ENCODERS
 from ..vocab import CASINGS
 from .dropout import make_dropout
@@ -45,24 +44,40 @@ class CharLSTM(nn.Module):
         return torch.cat([h[0], h[1]], dim=1)
 
 
-# name -> (number of characters, EmbedConfig) -> char encoder module, or None for no char encoder.
-CHAR_ENCODERS.register("cnn", lambda n, c: CharCNN(n, c.char_dim, c.char_hidden, c.char_kernel))
-CHAR_ENCODERS.register("lstm", lambda n, c: CharLSTM(n, c.char_dim, c.char_hidden))
-CHAR_ENCODERS.register("none", lambda n, c: None)
+# name -> (num_chars, char_dim, char_hidden, char_kernel) -> a char encoder module, or None for none.
+CHAR_ENCODERS.register("cnn", lambda num_chars, dim, hidden, kernel: CharCNN(num_chars, dim, hidden, kernel))
+CHAR_ENCODERS.register("lstm", lambda num_chars, dim, hidden, kernel: CharLSTM(num_chars, dim, hidden))
+CHAR_ENCODERS.register("none", lambda num_chars, dim, hidden, kernel: None)
 
 
 class Embedder(nn.Module):
-    def __init__(self, cfg: EmbedConfig, n_words: int, n_chars: int, charlm: nn.Module | None = None):
+    """A token as [word embedding; casing embedding; char encoding; char-LM states],
+    with dropout (``locked_dropout``: one mask per sentence). ``charlm`` is a module
+    ``(inputs, mask) -> [B, T, out_dim]`` (:class:`tagger.nn.charlm.CharLMEmbedding`)."""
+
+    def __init__(
+        self,
+        num_words: int,
+        word_dim: int,
+        num_chars: int,
+        *,
+        casing_dim: int = 0,
+        char_encoder: str = "cnn",
+        char_dim: int = 30,
+        char_hidden: int = 50,
+        char_kernel: int = 3,
+        charlm: nn.Module | None = None,
+        dropout: float = 0.0,
+        locked_dropout: bool = False,
+    ):
         super().__init__()
-        self.word = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
+        self.word = nn.Embedding(num_words, word_dim, padding_idx=0)
         nn.init.uniform_(self.word.weight, -0.1, 0.1)
-        self.casing = nn.Embedding(len(CASINGS), cfg.casing_dim, padding_idx=0) if cfg.casing_dim else None
-        self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
+        self.casing = nn.Embedding(len(CASINGS), casing_dim, padding_idx=0) if casing_dim else None
+        self.chars = CHAR_ENCODERS[char_encoder](num_chars, char_dim, char_hidden, char_kernel)
         self.charlm = charlm
-        self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
-        self.out_dim = (
-            cfg.word_dim + cfg.casing_dim + (self.chars.out_dim if self.chars else 0) + (charlm.out_dim if charlm else 0)
-        )
+        self.dropout = make_dropout(dropout, locked_dropout)
+        self.out_dim = word_dim + casing_dim + (self.chars.out_dim if self.chars else 0) + (charlm.out_dim if charlm else 0)
 
     def forward(
         self,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..config import EncoderConfig
 from ..registry import cells as CELLS
 from .dropout import make_dropout
 
@@ -14,18 +13,31 @@ CELLS.register("lstm", nn.LSTM)
 
 
 class Encoder(nn.Module):
-    def __init__(self, cfg: EncoderConfig, in_dim: int):
+    """A ``cell`` RNN (``CELLS``: rnn, gru, lstm) of ``num_layers`` layers over packed
+    sentences, ``dropout`` between the layers and (``locked_dropout``: one mask per
+    sentence) on its output; ``out_dim`` is ``hidden_size`` times the directions."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        cell: str = "lstm",
+        locked_dropout: bool = False,
+    ):
         super().__init__()
-        self.rnn = CELLS[cfg.cell](
-            in_dim,
-            cfg.hidden,
-            num_layers=cfg.layers,
-            bidirectional=cfg.bidirectional,
+        self.rnn = CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
             batch_first=True,
-            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.dropout = make_dropout(cfg.dropout, cfg.locked_dropout)
-        self.out_dim = cfg.hidden * (2 if cfg.bidirectional else 1)
+        self.dropout = make_dropout(dropout, locked_dropout)
+        self.out_dim = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         # Packing means the backward direction starts at each sentence's real end,

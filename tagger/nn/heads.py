@@ -1,7 +1,11 @@
 """Task heads: each turns encoder states into a loss and decoded label ids.
 
 Heads are looked up by name in ``HEADS`` (``@register_head``), so a recipe picks
-one with ``kind = "crf"`` and new heads need no change elsewhere.
+one with ``kind = "crf"`` and new heads need no change elsewhere. A head is built
+with plain arguments: ``(input_size, labels, span=...)`` for a token head
+(``level = "token"``), ``(input_size, labels, pooling=..., hidden=..., directions=...,
+multi_label=..., threshold=..., attention_dim=...)`` for a sentence head
+(``level = "sentence"``); the tagger's builder (``tagger.model``) reads the recipe.
 """
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import EncoderConfig, HeadConfig
 from ..registry import heads as HEADS
 from ..schemes import transition_mask
 from .crf import CRF
@@ -54,13 +57,9 @@ class TokenHead(nn.Module):
 
     level = "token"
 
-    @classmethod
-    def from_config(cls, in_dim: int, labels: Sequence[str], head: HeadConfig, encoder: EncoderConfig) -> "TokenHead":
-        return cls(in_dim, labels, head.span)
-
-    def __init__(self, in_dim: int, labels: Sequence[str], span: bool):
+    def __init__(self, input_size: int, labels: Sequence[str], span: bool = False):
         super().__init__()
-        self.proj = nn.Linear(in_dim, len(labels))
+        self.proj = nn.Linear(input_size, len(labels))
         self.span = span
         start, trans, end = label_constraints(labels, span)
         self.register_buffer("allowed_start", start, persistent=False)
@@ -94,8 +93,8 @@ class SoftmaxHead(TokenHead):
 class CRFHead(TokenHead):
     """Linear-chain CRF (Lample et al. 2016) with the same hard constraints."""
 
-    def __init__(self, in_dim: int, labels: Sequence[str], span: bool):
-        super().__init__(in_dim, labels, span)
+    def __init__(self, input_size: int, labels: Sequence[str], span: bool = False):
+        super().__init__(input_size, labels, span)
         self.crf = CRF(len(labels), self.allowed_start, self.allowed, self.allowed_end)
 
     def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
@@ -118,19 +117,9 @@ class PooledClassifierHead(nn.Module):
 
     level = "sentence"
 
-    @classmethod
-    def from_config(
-        cls, in_dim: int, labels: Sequence[str], head: HeadConfig, encoder: EncoderConfig
-    ) -> "PooledClassifierHead":
-        return cls(
-            in_dim, labels, pooling=head.pooling, hidden=encoder.hidden,
-            directions=2 if encoder.bidirectional else 1, multi_label=head.multi_label,
-            threshold=head.threshold, attention_dim=head.attention_dim,
-        )
-
     def __init__(
         self,
-        in_dim: int,
+        input_size: int,
         labels: Sequence[str],
         pooling: str = "mean",
         hidden: int | None = None,
@@ -148,7 +137,7 @@ class PooledClassifierHead(nn.Module):
         if attention_dim < 1:
             raise ValueError(f"attention_dim must be positive, got {attention_dim}")
         self.pooling_name = pooling
-        self.pool = pool_cls(in_dim, hidden or in_dim // directions, directions, attention_dim)
+        self.pool = pool_cls(input_size, hidden or input_size // directions, directions, attention_dim)
         self.proj = nn.Linear(self.pool.out_dim, len(labels))
         self.multi_label = multi_label
         self.threshold = threshold
