@@ -68,6 +68,7 @@ def train(
 ) -> None:
     """Train a model from a recipe and write its model directory (any family: the recipe's
     `family` field, or the checkpoint's with --resume, says which)."""
+    params = dict(locals())  # the options as given, before any other name is bound
     from ..family import recipe_family, run_family
 
     family = recipe_family(recipe) if recipe is not None else run_family(resume)
@@ -76,21 +77,20 @@ def train(
     if parallel and family != "seq2seq":
         raise TaggerError(f"{parallel[0]} is an option for translation (seq2seq) recipes only")
     if family != "tagger":  # tagger.trees, tagger.lm, tagger.seq2seq, ...: see family.py
-        options = {name: value for name, value in locals().items() if name in FAMILY_OPTIONS}
+        options = {name: value for name, value in params.items() if name in FAMILY_OPTIONS}
         _family_train_command(family)(recipe, output, resume, overrides or [], checkpoint_every, stderr_console(),
                                       **options)
         return
     from ..config import Recipe, apply_overrides, load_recipe_dict
+    from ..options import TRAIN_OPTIONS, option_name
     from ..train import train as run_training
 
     flags = {  # option -> (recipe field, value given)
         "--data-dir": ("data.data_dir", data_dir), "--train": ("data.train", train_file), "--dev": ("data.dev", dev_file),
         "--format": ("data.format", data_format), "--word-col": ("data.word_col", word_col),
         "--tag-col": ("data.tag_col", tag_col), "--scheme": ("data.scheme", scheme), "--vectors": ("embed.vectors", vectors),
-        "--charlm": ("embed.charlm", charlm), "--max-epochs": ("train.max_epochs", max_epochs),
-        "--max-minutes": ("train.max_minutes", max_minutes), "--patience": ("train.patience", patience),
-        "--batch-size": ("train.batch_size", batch_size), "--lr": ("train.lr", lr), "--seed": ("train.seed", seed),
-        "--device": ("train.device", device), "--threads": ("train.threads", threads),
+        "--charlm": ("embed.charlm", charlm),
+        **{option_name(name): (field, params[name]) for name, field in TRAIN_OPTIONS.items()},  # every family's
         "--text-field": ("data.text_field", text_field), "--label-field": ("data.label_field", label_field),
         "--tokenizer": ("data.tokenizer", tokenizer), "--max-tokens": ("data.max_tokens", max_tokens),
     }

@@ -10,6 +10,7 @@ import typer
 
 from ..device import THREADS_HELP
 from ..errors import TaggerError
+from ..options import RESUMABLE, TRAIN_OPTIONS, given_options, option_name, recipe_flags
 from .common import stderr_console, user_errors
 
 app = typer.Typer(
@@ -42,13 +43,11 @@ class TextFormat(str, Enum):
 
 # `tagger lm train` options that are recipe fields under another name (the rest keep theirs).
 OPTION_FIELDS = {"backward": "reverse", "text_format": "format", "corpus": "train"}
-RESUMABLE = ("threads", "device", "max_minutes")
 
 
 def _option(name: str) -> str:
     """The command-line option that sets a recipe field (``reverse`` -> ``--backward``)."""
-    spelt = {field: option for option, field in OPTION_FIELDS.items()}.get(name, name)
-    return "--" + spelt.replace("_", "-")
+    return option_name({field: option for option, field in OPTION_FIELDS.items()}.get(name, name))
 
 
 @app.command("train")
@@ -210,13 +209,9 @@ def inspect(
     stderr_console().log(f"wrote {output} and {output.with_suffix('.png')}")
 
 
-# `tagger train` options and where they go in a language-model recipe.
-RECIPE_FLAGS = {
-    "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.valid", "data_format": "data.format",
-    "max_epochs": "train.max_epochs", "max_minutes": "train.max_minutes", "patience": "train.patience",
-    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
-    "threads": "train.threads",
-}
+# `tagger train` options and where they go in a language-model recipe (the shared ones from common).
+RECIPE_FLAGS = {**TRAIN_OPTIONS, "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.valid",
+                "data_format": "data.format"}
 
 
 def train_command(recipe: str | None, output: Path | None, resume: Path | None, overrides: list[str],
@@ -225,22 +220,12 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from ..config import apply_overrides, load_recipe_dict
     from ..lm.config import LMRecipe
     from ..lm.train import train_lm
-    from .common import set_dotted
 
-    given = {name: value for name, value in options.items() if value not in (None, False)}
-    unused = sorted(name for name in given if name not in RECIPE_FLAGS)
-    if unused:
-        raise TaggerError(f"--{unused[0].replace('_', '-')} is not an option for language models")
+    given = given_options(options, RECIPE_FLAGS, "language models", resume=resume is not None, recipe=recipe,
+                          overrides=overrides, output=output)
     if resume is not None:
-        refused = [_option(n) for n in sorted(set(given) - set(RESUMABLE))]
-        refused += ["--set"] * bool(overrides) + ["--output"] * (output is not None)
-        if refused:
-            raise TaggerError(f"--resume continues a run with its own recipe, so {refused[0]} cannot be given with it "
-                              "(only --threads, --device, --max-minutes and --checkpoint-every can change)")
         train_lm(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
         return
     raw, origin = load_recipe_dict(recipe, LMRecipe)
-    for name, value in given.items():
-        set_dotted(raw, RECIPE_FLAGS[name], str(value) if isinstance(value, Path) else value)
-    parsed = LMRecipe.from_dict(apply_overrides(raw, overrides), origin)
+    parsed = LMRecipe.from_dict(apply_overrides(raw, recipe_flags(given, RECIPE_FLAGS) + overrides), origin)
     train_lm(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)

@@ -11,22 +11,12 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import TaggerError
+from ..options import TRAIN_OPTIONS, given_options, recipe_flags
 
 # `tagger train` options and where they go in a translation recipe.
-TRAIN_FLAGS = {
-    "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev", "data_format": "data.format",
-    "train_src": "data.train_src", "train_tgt": "data.train_tgt", "dev_src": "data.dev_src", "dev_tgt": "data.dev_tgt",
-    "max_epochs": "train.max_epochs", "max_minutes": "train.max_minutes", "patience": "train.patience",
-    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
-    "threads": "train.threads",
-}
-# What may change when a run is resumed: how it runs, not what it learns.
-RESUMABLE = ("threads", "device", "max_minutes")
-OPTION_NAMES = {"data_format": "--format", "train_file": "--train", "dev_file": "--dev", "overrides": "--set"}
-
-
-def _option(name: str) -> str:
-    return OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+TRAIN_FLAGS = {**TRAIN_OPTIONS, "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev",
+               "data_format": "data.format", "train_src": "data.train_src", "train_tgt": "data.train_tgt",
+               "dev_src": "data.dev_src", "dev_tgt": "data.dev_tgt"}
 
 
 def train_command(recipe: str | None, output: Path | None, resume: Path | None, overrides: list[str],
@@ -35,21 +25,12 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from .config import load_seq2seq_recipe
     from .train import train_seq2seq
 
-    given = {name: value for name, value in options.items() if value not in (None, False)}
-    unused = sorted(name for name in given if name not in TRAIN_FLAGS)
-    if unused:
-        raise TaggerError(f"{_option(unused[0])} is not an option for translation models")
+    given = given_options(options, TRAIN_FLAGS, "translation models", resume=resume is not None, recipe=recipe,
+                          overrides=overrides, output=output)
     if resume is not None:
-        refused = [_option(n) for n in given if n not in RESUMABLE]
-        refused += ["a recipe"] * (recipe is not None) + ["--set"] * bool(overrides) + ["--output"] * (output is not None)
-        if refused:
-            raise TaggerError(f"--resume continues a run with its own recipe, so {refused[0]} cannot be given with it "
-                              "(only --threads, --device, --max-minutes and --checkpoint-every can change)")
         train_seq2seq(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
         return
-    flags = [f"{TRAIN_FLAGS[name]}={json.dumps(str(value)) if isinstance(value, (str, Path)) else value}"
-             for name, value in given.items()]
-    parsed = load_seq2seq_recipe(recipe, flags + list(overrides))
+    parsed = load_seq2seq_recipe(recipe, recipe_flags(given, TRAIN_FLAGS) + list(overrides))
     train_seq2seq(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)
 
 

@@ -11,24 +11,11 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import TaggerError
+from ..options import TRAIN_OPTIONS, given_options, recipe_flags
 
-# `tagger train` options and where they go in a tree recipe.
-TRAIN_FLAGS = {
-    "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev", "vectors": "model.vectors",
-    "tokenizer": "model.tokenizer", "max_epochs": "train.max_epochs", "max_minutes": "train.max_minutes",
-    "patience": "train.patience", "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed",
-    "device": "train.device", "threads": "train.threads",
-}
-
-
-# What may change when a run is resumed: how it runs, not what it learns.
-RESUMABLE = ("threads", "device", "max_minutes")
-# Parameter names whose option is spelt otherwise.
-OPTION_NAMES = {"data_format": "--format", "train_file": "--train", "dev_file": "--dev", "overrides": "--set"}
-
-
-def _option(name: str) -> str:
-    return OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+# `tagger train` options and where they go in a tree recipe (the shared ones from cli.common).
+TRAIN_FLAGS = {**TRAIN_OPTIONS, "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev",
+               "vectors": "model.vectors", "tokenizer": "model.tokenizer"}
 
 
 def train_command(recipe: str | None, output: Path | None, resume: Path | None, overrides: list[str],
@@ -37,30 +24,15 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from .config import load_tree_recipe
     from .train import train_trees
 
-    given = {name: value for name, value in options.items() if value not in (None, False)}
-    unused = sorted(name for name in given if name not in TRAIN_FLAGS)
-    if unused:
-        raise TaggerError(f"{_option(unused[0])} is not an option for tree models")
+    given = given_options(options, TRAIN_FLAGS, "tree models", resume=resume is not None, recipe=recipe,
+                          overrides=overrides, output=output)
     if resume is not None:
-        refused = [_option(n) for n in given if n not in RESUMABLE]
-        refused += ["a recipe"] * (recipe is not None) + ["--set"] * bool(overrides) + ["--output"] * (output is not None)
-        if refused:
-            raise TaggerError(f"--resume continues a run with its own recipe, so {refused[0]} cannot be given with it "
-                              "(only --threads, --device, --max-minutes and --checkpoint-every can change)")
         train_trees(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
         return
     if given.get("train_file") is not None and given.get("dev_file") is None:
         raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
-    flags = [f"{TRAIN_FLAGS[name]}={_toml_value(value)}" for name, value in given.items()]
-    parsed = load_tree_recipe(recipe, flags + list(overrides))
+    parsed = load_tree_recipe(recipe, recipe_flags(given, TRAIN_FLAGS) + list(overrides))
     train_trees(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)
-
-
-def _toml_value(value: Any) -> str:
-    """A command-line option as an override's value (strings quoted, so paths stay strings)."""
-    if isinstance(value, (Path, str)):
-        return json.dumps(str(value))
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def set_threads(threads: int | None) -> None:
