@@ -299,3 +299,61 @@ def format_classification_report(report: dict[str, Any]) -> str:
         lines.append(f"{'accuracy':>{width}}  {100 * report['accuracy']:>9.2f}")
         lines.append(f"{'macro-F1':>{width}}  {100 * report['macro_f1']:>9.2f}")
     return "\n".join(lines)
+
+
+Mention = tuple[str, tuple[str, ...]]  # (entity type, its words)
+
+
+def training_mentions(sentences: Sequence[Any], task: str) -> set[Mention]:
+    """Every (type, words) entity mention of a task in the training sentences."""
+    from .schemes import spans
+
+    return {(kind, tuple(s.words[start:end])) for s in sentences for kind, start, end in spans(s.tags[task])}
+
+
+def seen_unseen_report(words: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                       seen: set[Mention]) -> dict[str, Any]:
+    """Entity scores split by whether a mention was seen in training (Augenstein et al.,
+    2017): a mention is *seen* when the same words carry the same type as an entity of
+    the training data. Gold mentions split the recall, predicted mentions the precision
+    (a correct prediction falls on the side of its gold mention). ``unseen_sentences``
+    are strict span scores over the sentences whose gold entities are all unseen."""
+    from .schemes import spans
+
+    _check_lengths(gold, pred)
+    counts = {part: {"gold": 0, "predicted": 0, "correct": 0} for part in ("seen", "unseen")}
+    unseen_only: list[int] = []
+    for i, (sentence, gold_tags, pred_tags) in enumerate(zip(words, gold, pred)):
+        gold_spans, pred_spans = set(spans(gold_tags)), set(spans(pred_tags))
+        part_of = {s: "seen" if (s[0], tuple(sentence[s[1]:s[2]])) in seen else "unseen" for s in gold_spans | pred_spans}
+        for span in gold_spans:
+            counts[part_of[span]]["gold"] += 1
+            counts[part_of[span]]["correct"] += span in pred_spans
+        for span in pred_spans:
+            counts[part_of[span]]["predicted"] += 1
+        if gold_spans and all(part_of[s] == "unseen" for s in gold_spans):
+            unseen_only.append(i)
+    report: dict[str, Any] = {part: _prf(**c) for part, c in counts.items()}
+    subset = span_report([gold[i] for i in unseen_only], [pred[i] for i in unseen_only])
+    report["unseen_sentences"] = {"sentences": len(unseen_only), "precision": subset["precision"],
+                                  "recall": subset["recall"], "f1": subset["f1"]}
+    return report
+
+
+def _prf(gold: int, predicted: int, correct: int) -> dict[str, float | int]:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "gold": gold, "predicted": predicted, "correct": correct}
+
+
+def format_seen_unseen(report: dict[str, Any]) -> str:
+    rows = [f"{'mentions':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'gold':>8}{'predicted':>10}"]
+    for part in ("seen", "unseen"):
+        r = report[part]
+        rows.append(f"{part + ' in training':<22}{r['precision'] * 100:>10.2f}{r['recall'] * 100:>10.2f}"
+                    f"{r['f1'] * 100:>10.2f}{r['gold']:>8,}{r['predicted']:>10,}")
+    u = report["unseen_sentences"]
+    rows.append(f"{'all-unseen sentences':<22}{u['precision'] * 100:>10.2f}{u['recall'] * 100:>10.2f}"
+                f"{u['f1'] * 100:>10.2f}   ({u['sentences']:,} sentences)")
+    return "\n".join(rows)

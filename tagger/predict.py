@@ -10,7 +10,7 @@ from .batching import Batch, Encoded, encode, eval_batches
 from .data import Sentence
 from .device import resolve_device  # noqa: F401  (re-exported: callers import it from here)
 from .errors import TaggerError
-from .metrics import classification_report, multilabel_report, span_report, tag_report, token_accuracy
+from .metrics import classification_report, multilabel_report, seen_unseen_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
 from .tokenize import get_tokenizer
 
@@ -92,6 +92,7 @@ def score(
     predicted: Sequence[dict[str, list[str]]],
     model: SequenceTagger,
     detailed: bool = False,
+    seen: dict[str, set] | None = None,
 ) -> dict:
     """Per task: seqeval strict span scores for span tasks, token accuracy for token tasks;
     for sentence tasks :func:`sentence_report`.
@@ -99,6 +100,8 @@ def score(
     ``detailed`` adds, for tag (non-span) tasks, :func:`tagger.metrics.tag_report`
     (accuracy on OOV tokens, per-tag precision/recall/F1, confusion counts) and,
     for span tasks, ``oov_token_accuracy``/``oov_tokens`` and the tag ``confusion``.
+    ``seen`` (task -> the training data's entity mentions) adds ``seen_unseen``:
+    :func:`tagger.metrics.seen_unseen_report`.
     """
     report = {}
     mask = oov_mask(gold, model) if detailed else None
@@ -115,6 +118,8 @@ def score(
         entry = {"token_accuracy": token_accuracy(gold_tags, pred_tags)}
         if head.span:
             entry.update(span_report(gold_tags, pred_tags))
+            if seen is not None and task in seen:
+                entry["seen_unseen"] = seen_unseen_report([s.words for s in gold], gold_tags, pred_tags, seen[task])
             if detailed:
                 tags = tag_report(gold_tags, pred_tags, mask)
                 entry.update(oov_token_accuracy=tags["oov_accuracy"], oov_tokens=tags["oov_tokens"],
@@ -294,10 +299,11 @@ class Tagger:
         if buffer:
             yield from self.predict_all(buffer)
 
-    def evaluate(self, sentences: Sequence[Sentence], detailed: bool = True) -> dict:
-        """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers)."""
+    def evaluate(self, sentences: Sequence[Sentence], detailed: bool = True, seen: dict[str, set] | None = None) -> dict:
+        """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers,
+        ``seen`` the split of entity scores into mentions seen and unseen in training)."""
         encoded = [encode(s, self.model.vocabs) for s in sentences]
-        return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed)
+        return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed, seen)
 
 
 def load(path: str | Path, device: str = "cpu", quantize: str | None = None) -> Tagger:

@@ -181,6 +181,7 @@ def evaluate(
     ref: Annotated[Optional[Path], typer.Option(help="... against these reference translations (line N translates line N of --src).")] = None,
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
+    unseen: Annotated[bool, typer.Option("--unseen", help="Span tasks: also score entity mentions seen and unseen in the model's training data (the same words with the same type), and the sentences whose entities are all unseen; reads the training split.")] = False,
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
     and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
@@ -208,9 +209,10 @@ def evaluate(
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
+    seen = _training_mentions(tagger, data_dir) if unseen else None
     gold, where = _gold_corpus(tagger.model.recipe, file, split.value, data_dir)
     try:
-        report = tagger.evaluate(gold)
+        report = tagger.evaluate(gold, seen=seen)
     except TaggerError as err:  # e.g. a label the model does not know: name the file (the reader gave the line)
         if err.path is None and file is not None:
             err.path = str(file)
@@ -241,8 +243,27 @@ def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | No
     return load_corpus(data, recipe.heads, (split,))[split], f"{data.source} {split}"
 
 
+def _training_mentions(tagger: Any, data_dir: Path | None) -> dict[str, set]:
+    """Per span task, the entity mentions of the model's training data (its recipe's
+    training file, or the training split of its source)."""
+    import copy
+
+    from ..corpus import read_file
+    from ..metrics import training_mentions
+
+    recipe = copy.deepcopy(tagger.model.recipe)
+    tasks = [h.task for h in recipe.heads if h.span and h.task not in tagger.sentence_tasks]
+    if not tasks:
+        raise TaggerError("--unseen splits entity scores, and this model has no span task")
+    if recipe.data.train and Path(recipe.data.train).is_file():
+        train = read_file(Path(recipe.data.train), recipe.data, recipe.heads)
+    else:
+        train, _ = _gold_corpus(recipe, None, "train", data_dir)
+    return {task: training_mentions(train, task) for task in tasks}
+
+
 def _print_report(report: dict[str, dict]) -> None:
-    from ..metrics import format_classification_report, format_span_report, format_tag_report
+    from ..metrics import format_classification_report, format_seen_unseen, format_span_report, format_tag_report
 
     for task, entry in report.items():
         print(f"\n== {task} ==")
@@ -252,6 +273,8 @@ def _print_report(report: dict[str, dict]) -> None:
             print(format_span_report(entry, entry["token_accuracy"]))
             if entry.get("oov_tokens"):
                 print(f"OOV token accuracy: {entry['oov_token_accuracy'] * 100:.2f} ({entry['oov_tokens']:,} tokens)")
+            if "seen_unseen" in entry:
+                print(format_seen_unseen(entry["seen_unseen"]))
         elif "per_tag" in entry:
             print(format_tag_report(entry))
         else:
