@@ -5,7 +5,6 @@ them, so per-token Python work happens once per corpus, not once per epoch.
 """
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -17,83 +16,9 @@ from torch import Tensor
 from .config import EmbedConfig, HeadConfig, is_sentence_head
 from .data import Sentence
 from .errors import TaggerError
+from .modeldir import Vocabs  # the format owns it; still importable from here
 from .nn.charlm import lm_inputs
-from .vocab import PAD, UNK, Vocab, casing, word_key
-
-
-@dataclass
-class Vocabs:
-    """Every string-to-id table a model needs, saved beside its weights as JSON."""
-
-    words: Vocab
-    chars: Vocab
-    labels: dict[str, Vocab]
-    lowercase: bool = True
-    normalize_digits: bool = True
-    max_word_len: int = 30
-    # Sentence-level tasks (classify heads): their label sets have no <pad> entry.
-    sentence_tasks: list[str] = field(default_factory=list)
-    multi_label_tasks: list[str] = field(default_factory=list)
-    # Contextual char-LM embeddings: direction -> the LM's description (config and
-    # character vocabulary, as in its lm.json); the weights live with the tagger's.
-    charlm: dict[str, dict] = field(default_factory=dict)
-
-    # word -> (word id, casing id, char ids): words repeat, so each spelling is looked up once.
-    _features: dict[str, tuple[int, int, list[int]]] = field(default_factory=dict, repr=False, compare=False)
-    _charlm_vocabs: dict[str, tuple[Vocab, bool]] = field(default_factory=dict, repr=False, compare=False)
-
-    def key(self, word: str) -> str:
-        return word_key(word, self.lowercase, self.normalize_digits)
-
-    def features(self, word: str) -> tuple[int, int, list[int]]:
-        found = self._features.get(word)
-        if found is None:
-            chars = self.chars.ids(word[: self.max_word_len]) or [self.chars.unk_id]
-            found = (self.words.id(self.key(word)), casing(word), chars)
-            # Bounded (100,000 spellings of at most 64 characters, about 25 MB): a stream of novel
-            # or very long words (a server's hostile input) must not grow memory.
-            if len(self._features) < 100_000 and len(word) <= 64:
-                self._features[word] = found
-        return found
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "words": self.words.itos,
-                "chars": self.chars.itos,
-                "labels": {task: v.itos for task, v in self.labels.items()},
-                "lowercase": self.lowercase,
-                "normalize_digits": self.normalize_digits,
-                "max_word_len": self.max_word_len,
-                "sentence_tasks": self.sentence_tasks,
-                "multi_label_tasks": self.multi_label_tasks,
-                **({"charlm": self.charlm} if self.charlm else {}),
-            },
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> "Vocabs":
-        raw = json.loads(text)
-        return cls(
-            words=Vocab(raw["words"]),
-            chars=Vocab(raw["chars"]),
-            labels={task: Vocab(itos) for task, itos in raw["labels"].items()},
-            lowercase=raw["lowercase"],
-            normalize_digits=raw["normalize_digits"],
-            max_word_len=raw["max_word_len"],
-            sentence_tasks=list(raw.get("sentence_tasks", [])),  # absent from older models
-            multi_label_tasks=list(raw.get("multi_label_tasks", [])),
-            charlm=dict(raw.get("charlm", {})),
-        )
-
-    def charlm_vocab(self, direction: str) -> tuple[Vocab, bool]:
-        """(character vocabulary, reads right to left) of the char LM for ``direction``."""
-        cached = self._charlm_vocabs.get(direction)
-        if cached is None:
-            desc = self.charlm[direction]
-            cached = self._charlm_vocabs[direction] = (Vocab(desc["vocab"]), bool(desc["config"].get("reverse")))
-        return cached
+from .vocab import PAD, UNK, Vocab, word_key
 
 
 def _span_label_set(labels: set[str]) -> list[str]:

@@ -1,40 +1,37 @@
-"""The tagger network (embedder -> encoder -> one head per task) and its model directory.
+"""The tagger network (embedder -> encoder -> one head per task), built from a recipe.
 
-A model directory holds ``config.json`` (the recipe), ``vocab.json`` and
-``model.safetensors``: JSON and tensors only, never a pickle.
+Its model directory (``config.json``, ``vocab.json``, ``model.safetensors``) is
+``tagger.modeldir``'s format; here the three files' contents become a model and back.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from .batching import Batch, Vocabs
+from .batching import Batch
 from .config import EmbedConfig, EncoderConfig, HeadConfig, Recipe
 from .errors import TaggerError
-from .files import (  # noqa: F401  (atomic_write* are re-exported: callers import them from here)
-    WEIGHTS_FILE,
-    atomic_write,
-    atomic_write_text,
-    check_weights,
-    read_json_object,
-    read_weights,
-    resolve_dir,
-    unshared,
-)
+from .files import WEIGHTS_FILE, check_weights, unshared
 from .lm.config import LMModelConfig
 from .lm.model import LanguageModel
+from .modeldir import (  # noqa: F401  (the format's names are re-exported: callers import them from here)
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    VOCAB_FILE,
+    Vocabs,
+    config_dict,
+    config_parts,
+    read_parts,
+    resolve_model_dir,
+    write_parts,
+)
 from .nn.charlm import DIRECTIONS, CharLMEmbedding
 from .nn.embed import Embedder
 from .nn.encode import Encoder
 from .nn.heads import HEADS
 from .vocab import Vocab
-
-FORMAT_VERSION = 1
-CONFIG_FILE, VOCAB_FILE = "config.json", "vocab.json"
 
 
 class SequenceTagger(nn.Module):
@@ -95,18 +92,7 @@ class SequenceTagger(nn.Module):
     # -- model directory -------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config, vocab_json, weights = model_parts(self)
-        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
-        atomic_write_text(directory / VOCAB_FILE, vocab_json)
-        atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
-        return directory
-
-
-def resolve_model_dir(path: str | Path) -> Path:
-    """Accept a model directory or a training run directory (whose best model is ``best/``)."""
-    return resolve_dir(path, (CONFIG_FILE, VOCAB_FILE))
+        return write_parts(directory, *model_parts(self))
 
 
 # -- builders: recipe sections -> nn modules with plain arguments -----------------
@@ -177,11 +163,8 @@ def _charlm(embed: EmbedConfig, vocabs: Vocabs) -> CharLMEmbedding | None:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> SequenceTagger:
-    directory = resolve_model_dir(path)
-    config = read_json_object(directory / CONFIG_FILE)
-    weights = read_weights(directory / WEIGHTS_FILE)
-    model = model_from_parts(config, (directory / VOCAB_FILE).read_text(encoding="utf-8"), weights, directory)
-    return model.to(device).eval()
+    directory, config, vocab_json, weights = read_parts(path)
+    return model_from_parts(config, vocab_json, weights, directory).to(device).eval()
 
 
 def model_from_parts(
@@ -189,13 +172,7 @@ def model_from_parts(
 ) -> SequenceTagger:
     """Build a model from the contents of its three files, checking that they agree."""
     origin = Path(origin)
-    if config.get("format_version") != FORMAT_VERSION or "recipe" not in config:
-        raise TaggerError(f"unsupported model format (expected format_version {FORMAT_VERSION})", origin / CONFIG_FILE)
-    recipe = Recipe.from_dict(config["recipe"], str(origin / CONFIG_FILE))
-    try:
-        vocabs = Vocabs.from_json(vocab_json)
-    except (KeyError, TypeError, ValueError) as err:
-        raise TaggerError(f"malformed vocabulary ({err})", origin / VOCAB_FILE) from None
+    recipe, vocabs = config_parts(config, vocab_json, origin)
     try:
         model = SequenceTagger(recipe, vocabs)
     except (KeyError, ValueError) as err:
@@ -207,7 +184,7 @@ def model_from_parts(
 
 def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
     """The contents of a model directory's three files, for in-memory serialisation."""
-    config = {"format_version": FORMAT_VERSION, "recipe": model.recipe.to_dict()}
+    config = config_dict(model.recipe)
     weights = unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return config, model.vocabs.to_json(), weights
 

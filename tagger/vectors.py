@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .batching import Vocabs
 from .errors import TaggerError
+from .modeldir import Vocabs
 from .textfile import text_lines
 from .vocab import Vocab
 
