@@ -8,53 +8,26 @@ below read a TOML file, a JSON file or a safetensors header, and import no torch
 """
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
-import tomllib
+from ..family import model_family, recipe_family, run_family
 
 FAMILY = "seq2seq"
 
 
 def is_seq2seq_recipe(name_or_path: str | None) -> bool:
     """Whether a recipe name or TOML file is a translation recipe (``family = "seq2seq"``)."""
-    if not name_or_path:
-        return False
-    from .config import recipe_path
-
-    path = recipe_path(name_or_path)
-    try:
-        return path is not None and tomllib.loads(path.read_text(encoding="utf-8")).get("family") == FAMILY
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
+    return name_or_path is not None and recipe_family(name_or_path) == FAMILY
 
 
 def is_seq2seq_run(run_dir: str | Path | None) -> bool:
-    """Whether a run directory's checkpoint holds a translation model (read from the
-    safetensors header alone: eight bytes of length, then JSON)."""
-    if run_dir is None:
-        return False
-    path = Path(run_dir) / "checkpoint.safetensors"
-    try:
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(min(length, 100_000_000)))
-        return json.loads(header["__metadata__"]["config"]).get("family") == FAMILY
-    except (OSError, struct.error, ValueError, KeyError, TypeError, AttributeError):
-        return False
+    """Whether a run directory's checkpoint was written by a translation model's training."""
+    return run_family(run_dir) == FAMILY
 
 
 def is_seq2seq_model(path: str | Path) -> bool:
     """Whether a model directory (or a run directory holding ``best/``) is a translation model."""
-    path = Path(path)
-    for config in (path / "config.json", path / "best" / "config.json"):
-        if config.is_file():
-            try:
-                return json.loads(config.read_text(encoding="utf-8")).get("family") == FAMILY
-            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-                return False
-    return False
+    return model_family(path) == FAMILY
 
 
 def load(path: str | Path, device: str = "cpu"):

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, _build, _line_of, apply_overrides, read_recipe_toml, recipes_dir
+from ..config import TrainConfig, _build, apply_overrides, load_recipe_dict
 from ..errors import TaggerError
 
 FAMILY = "seq2seq"
@@ -145,29 +144,8 @@ class Seq2SeqRecipe:
                 raise err
 
 
-def recipe_path(name_or_path: str) -> Path | None:
-    """The TOML file a recipe name or path means, or None when there is none."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" and path.exists():
-        return path
-    try:
-        named = recipes_dir() / f"{name_or_path}.toml"
-    except TaggerError:
-        return None
-    return named if named.exists() else None
-
-
 def load_seq2seq_recipe(name_or_path: str, overrides: list[str] | None = None) -> Seq2SeqRecipe:
     """A named recipe or a TOML file, with ``--set`` overrides applied; a mistake in
     the file itself is reported with its line."""
-    path = recipe_path(name_or_path)
-    if path is None:
-        raise TaggerError(f"unknown recipe '{name_or_path}'")
-    raw, text = read_recipe_toml(path)
-    raw.setdefault("name", path.stem)
-    try:
-        Seq2SeqRecipe.from_dict(raw, str(path))
-    except TaggerError as err:
-        err.line = _line_of(text, getattr(err, "key", None))
-        raise
-    return Seq2SeqRecipe.from_dict(apply_overrides(raw, overrides or []), str(path))
+    raw, origin = load_recipe_dict(name_or_path, Seq2SeqRecipe)
+    return Seq2SeqRecipe.from_dict(apply_overrides(raw, overrides or []), origin)
