@@ -18,7 +18,6 @@ words gets empty labels.
 """
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -62,33 +61,24 @@ def predict_columns(
 ) -> dict[str, list[Any]]:
     """The new columns for one batch of rows: ``values`` are token lists, or raw
     strings when ``text`` is true."""
+    from .chunked import predict_chunk
+
     tagger = cached_model(model, device)
     if batch_size:
         tagger.batch_size = batch_size
     if text:
-        words = [tagger.words(v) if isinstance(v, str) else [] for v in values]
+        words = lambda v: tagger.words(v) if isinstance(v, str) else []
     else:
-        words = [tagger.words(_as_words(v)) for v in values]
-    rows = [i for i, w in enumerate(words) if w]
-    sentences = [words[i] for i in rows]
+        words = lambda v: tagger.words(_as_words(v))
+    tagged = predict_chunk(tagger, values, words=words)
     sentence_tasks = set(tagger.sentence_tasks)
-    if sentence_tasks:
-        labels, proba = tagger.predict_with_proba(sentences)
-    else:
-        labels, proba = tagger.predict_all(sentences), []
     columns: dict[str, list[Any]] = {}
     if text:
-        columns[f"{prefix}tokens"] = words
+        columns[f"{prefix}tokens"] = tagged.words
     for task in tagger.tasks:
-        column: list[Any] = [[] for _ in values]
-        for row, predicted in zip(rows, labels):
-            column[row] = predicted[task]
-        columns[prefix + task] = column
-        if task in sentence_tasks:
-            probs: list[Any] = [None] * len(values)
-            for row, p in zip(rows, proba):
-                probs[row] = p[task]
-            columns[f"{prefix}{task}_proba"] = probs
+        columns[prefix + task] = [labels[task] for labels in tagged.labels]
+        if task in sentence_tasks:  # a row without words has no probabilities
+            columns[f"{prefix}{task}_proba"] = [p[task] if w else None for w, _, p in tagged.records()]
     return columns
 
 
@@ -160,23 +150,17 @@ def _map_batch(batch: dict, model: str, name: str, text: bool, prefix: str, devi
 
 
 def _model_info(model: Any) -> tuple[str, list[str], dict[str, list[str]], str]:
-    """(model directory, tasks, {sentence task: labels}, a stamp of the weights) read from
-    the JSON files, without loading the weights."""
-    from .model import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, resolve_model_dir
+    """(model directory, tasks, {sentence task: labels}, a stamp of the weights), from the
+    model directory's JSON files (``tagger.modeldir``), without loading the weights."""
+    from .modeldir import WEIGHTS_FILE, read_model_info
     from .predict import Tagger
 
     if isinstance(model, Tagger):
         raise TaggerError("map_predict takes the model directory (each process loads it once), not a loaded Tagger")
-    directory = resolve_model_dir(model).resolve()
-    try:
-        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        vocab = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
-        tasks = [h["task"] for h in config["recipe"]["heads"]]
-        sentence = {t: list(vocab["labels"][t]) for t in vocab.get("sentence_tasks", [])}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise TaggerError(f"not a usable model directory ({err})", directory) from None
+    info = read_model_info(model)
+    directory = info.directory.resolve()
     weights = (directory / WEIGHTS_FILE).stat()
-    return str(directory), tasks, sentence, f"{weights.st_size}:{weights.st_mtime_ns}"
+    return str(directory), info.task_names, info.sentence_tasks, f"{weights.st_size}:{weights.st_mtime_ns}"
 
 
 def map_predict(

@@ -15,16 +15,16 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from .chunked import TRIM_EVERY, chunked, format_chunk, predict_chunk, predict_chunks  # noqa: F401  (chunked: re-exported)
 from .errors import TaggerError
 
 FORMATS = ("spans", "conll", "jsonl")
-TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see outputs.release_freed_memory)
 
 
 def record_end(fmt: str) -> bytes:
@@ -67,30 +67,8 @@ def prepare_resume(path: Path, fmt: str) -> int:
     return records
 
 
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def format_chunk(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
-    """The output of a chunk of input items (strings are tokenized by the model's own
-    tokenizer), one record per item, in ``fmt``: an item without words gets an empty record."""
-    from .outputs import OutputFormat, format_prediction
-
-    output_format = OutputFormat(fmt)
-    span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
-    words = [tagger.words(item) for item in chunk]
-    if tagger.sentence_tasks:
-        predicted, proba = tagger.predict_with_proba(words)
-    else:
-        predicted, proba = tagger.predict_all(words), [None] * len(words)
-    return "".join(format_prediction(w, labels, output_format, span_tasks, p) for w, labels, p in zip(words, predicted, proba))
+def _tag_and_format(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
+    return format_chunk(predict_chunk(tagger, chunk), fmt, set(tagger.info.span_tasks))
 
 
 # -- worker processes -------------------------------------------------------
@@ -117,7 +95,7 @@ def _init_worker(model_dir: str, device: str, batch_size: int, threads: int) -> 
 def _tag_in_worker(chunk: list[str | list[str]], fmt: str) -> str:
     if "error" in _WORKER:
         raise _WORKER["error"]
-    text = format_chunk(_WORKER["tagger"], chunk, fmt)
+    text = _tag_and_format(_WORKER["tagger"], chunk, fmt)
     _WORKER["chunks"] += 1
     if _WORKER["chunks"] % TRIM_EVERY == 0:
         from .outputs import release_freed_memory
@@ -147,12 +125,9 @@ def tag_chunks(
 
             tagger = Tagger.load(model_dir, device)
             tagger.batch_size = batch_size
-        from .outputs import release_freed_memory
-
-        for n, chunk in enumerate(chunks, 1):
-            yield format_chunk(tagger, chunk, fmt)
-            if n % TRIM_EVERY == 0:
-                release_freed_memory()
+        span_tasks = set(tagger.info.span_tasks)
+        for tagged in predict_chunks(tagger, chunks):
+            yield format_chunk(tagged, fmt, span_tasks)
         return
     context = multiprocessing.get_context("spawn")  # no forked copies of a threaded PyTorch
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
@@ -175,3 +150,36 @@ def tag_chunks(
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
 
+
+
+def skip_done(items: Iterator[Any], output: Path, fmt: str, input_file: Path | None) -> int:
+    """``--resume``: cut an incomplete last record off ``output`` and skip as many of
+    ``items`` as it holds complete ones; that number."""
+    done = prepare_resume(output, fmt)
+    for skipped in range(done):
+        if next(items, None) is None:
+            raise TaggerError(f"--resume: {output} holds {done:,} sentences but the input has only {skipped:,}; "
+                              "it is not this input's output", input_file)
+    return done
+
+
+def write_chunked(
+    tagger: Any, model_dir: str | Path, items: Iterable[Any], fmt: str, output: Path | None, *,
+    input_file: Path | None = None, batch_size: int = 256, device: str = "cpu", workers: int = 1,
+    resume: bool = False, log: Callable[[str], None] = lambda message: None,
+) -> None:
+    """``tagger predict`` in formats spans, conll and jsonl: chunks of ``4 * batch_size``
+    items, tagged here (by ``tagger``) or by ``workers`` processes, written to ``output``
+    (standard output when None) in input order as they come, so a kill loses at most the
+    chunks in flight; ``resume`` first skips what ``output`` already holds."""
+    from .outputs import LazyOutput
+
+    items = iter(items)
+    done = skip_done(items, output, fmt, input_file) if resume and output is not None else 0
+    if done:
+        log(f"resuming: {output} already holds {done:,} tagged sentences; tagging the rest of {input_file}")
+    chunks = chunked(items, 4 * batch_size)
+    with LazyOutput(output, append=resume and output is not None and output.exists()) as out:
+        for text in tag_chunks(model_dir, chunks, fmt, workers=workers, batch_size=batch_size, device=device,
+                               tagger=None if workers > 1 else tagger):  # workers load their own copies
+            out.write(text)

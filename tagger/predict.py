@@ -7,11 +7,13 @@ from pathlib import Path
 import torch
 
 from .batching import Batch, Encoded, encode, eval_batches
+from .chunked import chunked, predict_chunks
 from .data import Sentence
 from .device import resolve_device  # noqa: F401  (re-exported: callers import it from here)
 from .errors import TaggerError
 from .metrics import classification_report, multilabel_report, seen_unseen_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
+from .modeldir import ModelInfo, model_info
 from .tokenize import get_tokenizer
 
 
@@ -211,6 +213,11 @@ class Tagger:
         """The tasks with labels per sentence (classification heads)."""
         return self.model.sentence_tasks
 
+    @property
+    def info(self) -> ModelInfo:
+        """What the model does: its tasks (level, spans, labels, ...) and its tokenizer."""
+        return model_info(self.model.recipe, self.model.vocabs)
+
     def words(self, sentence: Sequence[str] | str) -> list[str]:
         """The words the model reads for ``sentence``: a string is split by the model's
         tokenizer (``recipe.data.tokenizer``); a classifier keeps the first
@@ -290,14 +297,8 @@ class Tagger:
         self, sentences: Iterable[Sequence[str] | str], chunk: int = 2048
     ) -> Iterator[dict[str, list[str]]]:
         """Like ``predict_all`` over an iterator, holding only ``chunk`` sentences at a time."""
-        buffer: list[Sequence[str] | str] = []
-        for sentence in sentences:
-            buffer.append(sentence)
-            if len(buffer) >= chunk:
-                yield from self.predict_all(buffer)
-                buffer = []
-        if buffer:
-            yield from self.predict_all(buffer)
+        for tagged in predict_chunks(self, chunked(sentences, chunk), proba=False):
+            yield from tagged.labels
 
     def evaluate(self, sentences: Sequence[Sentence], detailed: bool = True, seen: dict[str, set] | None = None) -> dict:
         """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers,

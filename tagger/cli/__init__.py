@@ -387,17 +387,10 @@ def predict(
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
-    span_tasks = {h.task for h in tagger.model.recipe.heads if h.span}
-    if resume and input_file is None:
-        raise TaggerError("--resume continues tagging an --input file into its --output")
-    if (workers > 1 or resume) and input_file is not None:
-        if explain or explain_html is not None or output_format.value not in ("spans", "conll", "jsonl"):
-            raise TaggerError("--workers and --resume write --format spans, conll or jsonl (not --explain, html or conllu)")
-        if resume and output is None:
-            raise TaggerError("--resume continues the output file of a killed run: give it with --output")
-        source = read_input(input_file, input_format)
-        _predict_chunked(tagger, model_dir, source, input_file, output_format, output, batch_size, device, workers,
-                         resume)
+    span_tasks = set(tagger.info.span_tasks)
+    if _tags_input_in_chunks(workers, resume, input_file, output, output_format, explain or explain_html is not None):
+        _predict_chunked(tagger, model_dir, read_input(input_file, input_format), input_file, output_format, output,
+                         batch_size, device, workers, resume)
         return
     if explain or explain_html is not None:
         _predict_explain(tagger, texts, input_file, input_format, output, explain_html, model_dir)
@@ -429,34 +422,30 @@ def _predict_html(tagger: Any, source: Iterator[list[str] | str], output: Path |
         out.write(displacy_page(page, title=f"tagger: {model_dir}"))
 
 
+def _tags_input_in_chunks(workers: int, resume: bool, input_file: Path | None, output: Path | None,
+                          output_format: OutputFormat, explain: bool) -> bool:
+    """Whether ``--workers``/``--resume`` send --input straight to the chunked writer
+    (checking that the other options allow it)."""
+    if resume and input_file is None:
+        raise TaggerError("--resume continues tagging an --input file into its --output")
+    if not (workers > 1 or resume) or input_file is None:
+        return False
+    if explain or output_format.value not in ("spans", "conll", "jsonl"):
+        raise TaggerError("--workers and --resume write --format spans, conll or jsonl (not --explain, html or conllu)")
+    if resume and output is None:
+        raise TaggerError("--resume continues the output file of a killed run: give it with --output")
+    return True
+
+
 def _predict_chunked(
     tagger: Any, model_dir: Path, items: Iterator[list[str] | str], input_file: Path | None,
     output_format: OutputFormat, output: Path | None, batch_size: int, device: str, workers: int, resume: bool,
 ) -> None:
-    """``predict`` in formats spans, conll and jsonl: chunks of ``4 * batch_size`` sentences,
-    tagged here or by ``workers`` processes, written in input order as they come, a kill
-    losing at most the chunks in flight; ``resume`` skips what ``output`` already holds
-    (see :mod:`tagger.parallel`)."""
-    from ..parallel import chunked, prepare_resume, tag_chunks
+    """``predict`` in formats spans, conll and jsonl (:func:`tagger.parallel.write_chunked`)."""
+    from ..parallel import write_chunked
 
-    fmt = output_format.value
-    done = prepare_resume(output, fmt) if resume else 0
-    if done:
-        print(f"resuming: {output} already holds {done:,} tagged sentences; tagging the rest of {input_file}",
-              file=sys.stderr)
-    skipped = 0
-    for _ in range(done):
-        if next(items, None) is None:
-            raise TaggerError(f"--resume: {output} holds {done:,} sentences but the input has only {skipped:,}; "
-                              "it is not this input's output", input_file)
-        skipped += 1
-    if workers > 1:
-        tagger = None  # the workers load their own copies
-    chunks = chunked(items, 4 * batch_size)
-    with LazyOutput(output, append=resume and output is not None and output.exists()) as out:
-        for text in tag_chunks(model_dir, chunks, fmt, workers=workers, batch_size=batch_size, device=device,
-                               tagger=tagger):
-            out.write(text)
+    write_chunked(tagger, model_dir, items, output_format.value, output, input_file=input_file, batch_size=batch_size,
+                  device=device, workers=workers, resume=resume, log=lambda message: print(message, file=sys.stderr))
 
 
 def _predict_explain(

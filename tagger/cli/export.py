@@ -31,8 +31,8 @@ def predict_export(
 ) -> None:
     """``tagger predict EXPORT_DIR``: tagging through ONNX Runtime, PyTorch never imported;
     formats spans, conll and jsonl, written chunk by chunk as ``predict`` does."""
-    from ..outputs import LazyOutput, OutputFormat, format_prediction, read_input
-    from ..parallel import chunked
+    from ..chunked import chunked, format_chunk, predict_chunks
+    from ..outputs import LazyOutput, OutputFormat, read_input
     from ..runtime import load
 
     if output_format not in (OutputFormat.spans, OutputFormat.conll, OutputFormat.jsonl):
@@ -41,10 +41,5 @@ def predict_export(
     span_tasks = {task for task, head in runtime.heads.items() if head["span"]}
     source = iter(texts) if texts else read_input(input_file, input_format)
     with LazyOutput(output) as out:
-        for chunk in chunked(source, 4 * batch_size):
-            words = [runtime.words(item) for item in chunk]
-            if runtime.sentence_tasks:
-                labels, proba = runtime.predict_with_proba(words)
-            else:
-                labels, proba = runtime.predict_all(words), [None] * len(words)
-            out.write("".join(format_prediction(w, lab, output_format, span_tasks, p) for w, lab, p in zip(words, labels, proba)))
+        for tagged in predict_chunks(runtime, chunked(source, 4 * batch_size)):
+            out.write(format_chunk(tagged, output_format.value, span_tasks))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import TaggerError
 from ..lm.model import LM_FILE
-from ..model import CONFIG_FILE, resolve_model_dir
+from ..modeldir import CONFIG_FILE, ModelInfo, resolve_model_dir
 from ..predict import Tagger
 
 # Names travel in URLs: keep them to characters that need no escaping.
@@ -60,29 +60,17 @@ def load_model(name: str, path: Path, device: str = "cpu") -> ServedModel:
                               "(sample text with 'tagger lm generate')", path)
     directory = resolve_model_dir(path)
     tagger = Tagger.load(directory, device)
-    heads = tagger.model.recipe.heads
-    span_tasks = [h.task for h in heads if h.span and h.task not in tagger.sentence_tasks]
-    attention_tasks = [h.task for h in heads if h.task in tagger.sentence_tasks and h.pooling == "attention"]
-    served = ServedModel(name, tagger, span_tasks, attention_tasks)
-    served.info = describe(served, directory)
+    info = tagger.info
+    served = ServedModel(name, tagger, info.span_tasks, info.attention_tasks)
+    served.info = describe(served, info, directory)
     return served
 
 
-def describe(served: ServedModel, directory: Path) -> dict:
+def describe(served: ServedModel, info: ModelInfo, directory: Path) -> dict:
     """Name, tasks with their labels, tokenizer and training metrics; never the path."""
-    tagger = served.tagger
-    recipe = tagger.model.recipe
-    tasks = []
-    for head in recipe.heads:
-        sentence = head.task in tagger.sentence_tasks
-        tasks.append({
-            "name": head.task, "kind": head.kind, "level": "sentence" if sentence else "token",
-            "span": head.task in served.span_tasks, "multi_label": bool(sentence and head.multi_label),
-            "attention": head.task in served.attention_tasks,
-            "labels": [label for label in tagger.model.vocabs.labels[head.task].itos if label != "<pad>"],
-        })
-    return {"name": served.name, "tasks": tasks, "tokenizer": recipe.data.tokenizer,
-            "training": training_summary(directory)}
+    tasks = [{"name": t.name, "kind": t.kind, "level": t.level, "span": t.span, "multi_label": t.multi_label,
+              "attention": t.attention, "labels": t.labels} for t in info.tasks]
+    return {"name": served.name, "tasks": tasks, "tokenizer": info.tokenizer, "training": training_summary(directory)}
 
 
 def training_summary(directory: Path) -> dict | None:

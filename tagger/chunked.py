@@ -1,0 +1,77 @@
+"""One chunked predictor for every way of tagging many sentences: ``tagger predict``
+(in this process, in ``--workers`` processes, and from an export directory),
+``Tagger.predict_stream``, ``map_predict`` and the Spark/Ray functions.
+
+Input items (raw strings, split by the model's own tokenizer, or token lists) are
+tagged a chunk at a time, so memory holds one chunk however long the input is; an
+item without words gets empty labels, so outputs stay in step with inputs. The
+tagger is anything with ``words``, ``sentence_tasks``, ``predict_all`` and
+``predict_with_proba`` (:class:`tagger.predict.Tagger`, the torch-free runtime's
+model): this module imports neither torch nor a model.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see outputs.release_freed_memory)
+
+
+@dataclass
+class Chunk:
+    """A chunk's predictions, one entry per input item, in input order."""
+
+    words: list[list[str]]  # the words the model read
+    labels: list[dict[str, list[str]]]  # per task: a label per word, or a sentence task's labels
+    proba: list[dict[str, dict[str, float]] | None]  # per sentence task {label: probability}; None when not asked
+
+    def records(self) -> Iterator[tuple[list[str], dict[str, list[str]], dict[str, dict[str, float]] | None]]:
+        return zip(self.words, self.labels, self.proba)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter), read lazily."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def predict_chunk(
+    tagger: Any, items: Sequence[Any], *, proba: bool | None = None, words: Callable[[Any], list[str]] | None = None
+) -> Chunk:
+    """Tag one chunk. ``words`` turns an item into the words the model reads (default
+    ``tagger.words``: the model's tokenizer for a string, and for a classifier its
+    ``max_tokens``); ``proba`` also gives each sentence task's class probabilities
+    (default: when the model has sentence tasks), from the same pass of the model."""
+    split = [(words or tagger.words)(item) for item in items]
+    if proba is None:
+        proba = bool(tagger.sentence_tasks)
+    if proba:
+        labels, probs = tagger.predict_with_proba(split)
+        return Chunk(split, labels, probs)
+    return Chunk(split, tagger.predict_all(split), [None] * len(split))
+
+
+def predict_chunks(tagger: Any, chunks: Iterable[Sequence[Any]], *, proba: bool | None = None) -> Iterator[Chunk]:
+    """:func:`predict_chunk` over each chunk in turn, as they are asked for; freed heap
+    memory goes back to the OS every ``TRIM_EVERY`` chunks, so a long stream stays flat."""
+    from .outputs import release_freed_memory
+
+    for n, chunk in enumerate(chunks, 1):
+        yield predict_chunk(tagger, chunk, proba=proba)
+        if n % TRIM_EVERY == 0:
+            release_freed_memory()
+
+
+def format_chunk(chunk: Chunk, fmt: str, span_tasks: set[str]) -> str:
+    """A chunk's output in ``fmt`` (spans, conll, jsonl): one record per input item."""
+    from .outputs import OutputFormat, format_prediction
+
+    output_format = OutputFormat(fmt)
+    return "".join(format_prediction(w, labels, output_format, span_tasks, p) for w, labels, p in chunk.records())
