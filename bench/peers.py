@@ -3,6 +3,7 @@ tagger (PyTorch fp32 and int8, the ONNX runtime fp32 and int8) and spaCy's own N
 
     python bench/peers.py                           # prepares what is missing, then times
     python bench/peers.py --model runs/peers/conll2003/best --rounds 3
+    python bench/peers.py --batch-size 64 --name peers_b64   # smaller batches: half the memory
 
 What it needs, made once and cached under ``runs/peers/``:
 
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--spacy-max-epochs", type=int, default=12)
     parser.add_argument("--spacy-max-minutes", type=int, default=20)
     parser.add_argument("--prepare-only", action="store_true")
+    parser.add_argument("--name", default="peers", help="results file: bench/results/NAME.json")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--words", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -267,7 +269,7 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
     print_table(results)
     load_after = uptime()
     print(f"\nload before: {load_before}\nload after:  {load_after}")
-    out = write_result("peers", {
+    out = write_result(args.name, {
         "data": f"CoNLL-2003 valid ({len(gold):,} sentences, {sum(map(len, gold)):,} words), pre-tokenized",
         "rounds": args.rounds, "batch_size": args.batch_size, "threads": 1, "model": str(args.model),
         "encoder_flops_per_token": flops, "sgemm_gflops_1thread": round(gflops, 1),

@@ -68,7 +68,7 @@ def _session(path: Path, threads: int | None) -> Any:
 class Runtime:
     """A loaded export directory; the prediction methods of :class:`tagger.predict.Tagger`."""
 
-    def __init__(self, directory: str | Path, threads: int | None = None, batch_size: int = 256):
+    def __init__(self, directory: str | Path, threads: int | None = None, batch_size: int = 64):
         directory = Path(directory)
         if not directory.is_dir():
             raise TaggerError("export directory does not exist", directory)
@@ -218,6 +218,8 @@ class Runtime:
         return task
 
 
-def load(path: str | Path, threads: int | None = None, batch_size: int = 256) -> Runtime:
-    """Load a ``tagger export`` directory; ``threads`` bounds ONNX Runtime's threads (default: its own)."""
+def load(path: str | Path, threads: int | None = None, batch_size: int = 64) -> Runtime:
+    """Load a ``tagger export`` directory; ``threads`` bounds ONNX Runtime's threads (default: its own).
+    Batches of 64 sentences: on CoNLL-2003 valid, half the peak memory of 256 (167 vs 334 MB,
+    the conll2003 model, int8) at the same speed (bench/peers.py)."""
     return Runtime(path, threads, batch_size)
