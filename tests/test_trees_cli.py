@@ -243,3 +243,10 @@ def test_pretrained_vectors_initialise_the_words(tmp_path):
     train_cli(run, "--max-epochs", "1", "--vectors", str(vectors))
     config = json.loads((run / "best" / "config.json").read_text())
     assert config["recipe"]["model"]["vectors"] == str(vectors) and config["recipe"]["model"]["word_dim"] == 3
+
+
+def test_tagger_only_options_are_refused_for_tree_models(lstm_run):
+    for args in (["evaluate", str(lstm_run), "--quantize", "int8"], ["evaluate", str(lstm_run), "--unseen"],
+                 ["predict", str(lstm_run), "(3 (2 It) (4 works))", "--quantize", "int8"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "is for taggers and classifiers, not tree models" in result.output, args

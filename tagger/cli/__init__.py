@@ -187,9 +187,11 @@ def evaluate(
     and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
     per-class precision/recall/F1 for sentence classification (micro-F1 and exact match
     for multi-label)."""
+    from ..family import model_family
     from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
+    _tagger_only(model_family(model_dir), quantize=quantize, unseen=unseen)
     if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
         from ..seq2seq.cli import evaluate_command as evaluate_seq2seq
 
@@ -241,6 +243,13 @@ def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | No
     if data_dir is not None:
         data.data_dir = str(data_dir)
     return load_corpus(data, recipe.heads, (split,))[split], f"{data.source} {split}"
+
+
+def _tagger_only(family: str, **options: Any) -> None:
+    """Refuse, by name, an option that only taggers and classifiers have, given for another family."""
+    given = [name for name, value in options.items() if value]
+    if given and family != "tagger":
+        raise TaggerError(f"--{given[0]} is for taggers and classifiers, not {family} models")
 
 
 def _training_mentions(tagger: Any, data_dir: Path | None) -> dict[str, set]:
@@ -357,6 +366,7 @@ def predict(
     if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
         from ..seq2seq.cli import predict_command as predict_seq2seq
 
+        _tagger_only("seq2seq", quantize=quantize)
         predict_seq2seq(model_dir, texts, input_file, output, output_format.value, explain, explain_html, beam,
                         batch_size, device, threads, stderr_console())
         return
@@ -364,6 +374,8 @@ def predict(
         raise TaggerError("--beam is for translation (seq2seq) models")
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import predict_command
+
+        _tagger_only("tree", quantize=quantize)
 
         predict_command(model_dir, texts, input_file, output, output_format.value, explain, explain_html, batch_size,
                         device, threads, stderr_console())
