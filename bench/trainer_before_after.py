@@ -47,7 +47,8 @@ if task in ("ner", "sst2"):
     from tagger.config import load_recipe
     from tagger.train import train
     name = "conll2003" if task == "ner" else "sst2"
-    recipe = load_recipe(name, ["train.max_epochs=1", "train.threads=1", f"data.data_dir='{data_root / ('conll2003' if task == 'ner' else 'sst2')}'"])
+    folder = data_root / ("conll2003" if task == "ner" else "sst2")
+    recipe = load_recipe(name, ["train.max_epochs=1", "train.threads=1", f"data.data_dir='{folder}'"])
     result = train(recipe, out)
     record = result.epochs[-1]
     speed = getattr(record, "units_per_second", None) or record.tokens_per_second
