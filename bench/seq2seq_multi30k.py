@@ -13,10 +13,10 @@ form Multi30k papers report), cased detokenized BLEU, chrF, and BLEU by source l
 (1-10, 11-15, 16-20, 21+ words), and the translation speed of both (sentences/s, one
 thread). Each invocation adds its variants to bench/results/seq2seq_multi30k.json.
 
-The loop here is the benchmark's own, kept minimal so that both variants get exactly
-the same treatment under a wall-clock budget: Adam, gradient clipping, the learning
-rate halved after an epoch without a better validation BLEU (``tagger train multi30k``
-uses the shared trainer with the recipe's plateau schedule and early stopping).
+Each variant trains exactly as ``tagger train multi30k --max-minutes M --threads 1
+--set model.attention=A`` does (the shared Trainer). Results written before this
+script used the Trainer came from a minimal loop of its own (Adam, clipping, the
+rate halved after an epoch without a better BLEU; commit 3bf2524).
 Reads $TAGGER_DATA_DIR/multi30k or ../shared/data/multi30k and skips
 cleanly when neither exists. Models: runs/bench-seq2seq/ATTENTION.
 """
@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import sys
 import time
 from pathlib import Path
@@ -37,50 +36,26 @@ from benchutil import find_data  # noqa: E402  (puts the checkout on sys.path)
 from tagger.seq2seq.config import load_seq2seq_recipe  # noqa: E402
 from tagger.seq2seq.data import load_parallel  # noqa: E402
 from tagger.seq2seq.metrics import bleu_by_length, bleu_report  # noqa: E402
-from tagger.seq2seq.model import Seq2Seq  # noqa: E402
-from tagger.seq2seq.task import Translation, build_vocabs  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "seq2seq_multi30k.json"
 
 
 def train_variant(data_dir: Path, attention: str, minutes: float, overrides: list[str]) -> dict:
-    recipe = load_seq2seq_recipe("multi30k", [f"data.data_dir='{data_dir}'", f"model.attention='{attention}'", *overrides])
-    torch.manual_seed(recipe.train.seed)
-    rng = random.Random(recipe.train.seed)
-    data = load_parallel(recipe.data)
-    src_vocab, tgt_vocab = build_vocabs(recipe, data["train"])
-    model = Seq2Seq(recipe.model, len(src_vocab), len(tgt_vocab))
-    task = Translation(recipe, model, src_vocab, tgt_vocab, data)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
-    out_dir = Path("runs") / "bench-seq2seq" / attention
-    start, best, history, steps, tokens = time.monotonic(), -1.0, [], 0, 0
-    deadline = start + minutes * 60
-    epoch = 0
-    while time.monotonic() < deadline and epoch < recipe.train.max_epochs:
-        epoch += 1
-        for batch in task.batches(rng):
-            loss, _, units = task.loss(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.clip)
-            optimizer.step()
-            steps, tokens = steps + 1, tokens + units
-            if time.monotonic() > deadline:
-                break
-        report, score = task.evaluate()
-        history.append({"epoch": epoch, "minutes": round((time.monotonic() - start) / 60, 1), "loss": round(loss.item(), 3),
-                        "bleu": report["bleu"], "lr": optimizer.param_groups[0]["lr"]})
-        print(f"[{attention}] epoch {epoch}: {history[-1]}", flush=True)
-        if score > best:
-            best = score
-            task.save(out_dir)
-        else:
-            for group in optimizer.param_groups:
-                group["lr"] *= recipe.train.lr_decay
-    train_minutes = (time.monotonic() - start) / 60
-    return {"attention": attention, "epochs": epoch, "steps": steps, "train_minutes": round(train_minutes, 1),
-            "train_tok_per_s": round(tokens / (train_minutes * 60)), "history": history, "model_dir": str(out_dir),
-            "parameters": sum(p.numel() for p in model.parameters()), **score_model(out_dir, data_dir)}
+    """``tagger train multi30k`` (the shared Trainer: the recipe's optimizer, plateau schedule
+    and early stopping on validation BLEU) with ``attention``, one thread, ``minutes`` of budget."""
+    from tagger.seq2seq.train import train_seq2seq
+
+    recipe = load_seq2seq_recipe("multi30k", [f"data.data_dir='{data_dir}'", f"model.attention='{attention}'",
+                                              f"train.max_minutes={minutes}", "train.threads=1", *overrides])
+    run_dir = Path("runs") / "bench-seq2seq" / attention
+    result = train_seq2seq(recipe, run_dir)
+    history = [{"epoch": r.epoch, "minutes": round(r.elapsed / 60, 1), "loss": round(r.train_loss, 3),
+                "bleu": r.dev["bleu"], "lr": r.lr} for r in result.epochs]
+    seconds = sum(r.seconds for r in result.epochs)
+    return {"attention": attention, "epochs": len(result.epochs), "train_minutes": round(result.seconds / 60, 1),
+            "train_tok_per_s": round(sum(r.units_per_second * r.seconds for r in result.epochs) / max(seconds, 1e-9)),
+            "history": history, "model_dir": str(result.model_dir), "stopped": result.stopped_because,
+            "parameters": sum(p.numel() for p in result.model.parameters()), **score_model(result.model_dir, data_dir)}
 
 
 def score_model(model_dir: Path, data_dir: Path) -> dict:

@@ -336,8 +336,10 @@ class Trainer:
             hint = f"; continue with: {self.resume_command()}" if ckpt_path.exists() else ""
             raise TaggerError(f"training stopped before the first evaluation, so there is no model yet{hint}", run_dir)
         best = max(self.records, key=lambda r: r.dev_score)  # the first of equal scores, as improvements are strict
+        # A run stopped inside an epoch has spent that epoch's time too (and its evaluation, if any).
+        seconds = max(loop.elapsed + (loop.epoch_seconds if loop.step else 0.0), self.records[-1].elapsed)
         result = TrainResult(run_dir / "best", loop.best_epoch, loop.best_score, best.dev, self.records,
-                             loop.elapsed, stopped, self.task.model)
+                             seconds, stopped, self.task.model)
         if self.dist.main:
             print_summary(result, self.task, self.console)
         self.dist.barrier()  # the other processes wait until rank 0 has written everything

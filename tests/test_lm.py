@@ -275,3 +275,9 @@ def test_tagger_train_runs_a_language_model_recipe_and_resumes_it(tmp_path):
     bad.write_text('family = "lm"\n[model]\ncell = "transformer"\n')
     refused = runner.invoke(app, ["train", str(bad)])
     assert refused.exit_code == 1 and "unknown cell 'transformer'" in refused.output and "bad.toml" in refused.output
+
+
+def test_a_run_stopped_inside_an_epoch_counts_that_epoch_time(tmp_path):
+    recipe = LMRecipe.from_fields(**(TINY | dict(max_minutes=0.0, max_epochs=5)))
+    result = train_lm(recipe, tmp_path / "run", train_text="some text here\n" * 50)
+    assert result.epochs[0].step == 1 and result.seconds >= result.epochs[0].elapsed > 0
