@@ -167,6 +167,15 @@ def _field_error(message: str, origin: str, key: str) -> TaggerError:
     return err
 
 
+def raise_first_problem(problems: list[tuple[bool, str, str]], origin: str) -> None:
+    """Raise the first ``(bad, key, message)`` whose ``bad`` holds, as a recipe error about
+    ``key`` (so ``load_recipe_dict`` can give its line): how every family's recipe checks
+    the values that types alone do not rule out."""
+    for bad, key, message in problems:
+        if bad:
+            raise _field_error(message, origin, key)
+
+
 _TABLE = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?")
 _KEY = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*=")
 

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import TrainConfig, _build
+from ..config import TrainConfig, _build, raise_first_problem
 from ..errors import TaggerError
 
 FAMILY = "lm"
@@ -60,7 +60,7 @@ class LMModelConfig:
             (self.tie_weights and self.embed_dim != self.hidden, "model.tie_weights",
              f"tie_weights needs embed_dim == hidden (got {self.embed_dim} and {self.hidden})"),
         ]
-        _raise_first(problems, origin)
+        raise_first_problem(problems, origin)
 
 
 _OLD_TRAINING_KEYS = {"bptt", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "lr_decay", "clip",
@@ -128,7 +128,7 @@ class LMRecipe:
               for where, section, n in (("data", self.data, "bptt"), ("train", self.train, "batch_size"),
                                         ("train", self.train, "max_epochs"))),
         ]
-        _raise_first(problems, origin)
+        raise_first_problem(problems, origin)
 
 
 # Every field of the model, data and train sections by its plain name (names are unique across them).
@@ -137,11 +137,3 @@ FIELD_SECTIONS: dict[str, str] = {
     **{f.name: "data" for f in dataclasses.fields(LMDataConfig)},
     **{f.name: "train" for f in dataclasses.fields(TrainConfig)},
 }
-
-
-def _raise_first(problems: list[tuple[bool, str, str]], origin: str) -> None:
-    for bad, key, message in problems:
-        if bad:
-            err = TaggerError(message, origin)
-            err.key = key  # type: ignore[attr-defined]
-            raise err

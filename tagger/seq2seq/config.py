@@ -10,8 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import TrainConfig, _build, apply_overrides, load_recipe_dict
-from ..errors import TaggerError
+from ..config import TrainConfig, _build, apply_overrides, load_recipe_dict, raise_first_problem
 
 FAMILY = "seq2seq"
 SEQ2SEQ_SOURCES = ("multi30k",)
@@ -137,11 +136,7 @@ class Seq2SeqRecipe:
             (data.source_lang == data.target_lang, "data.target_lang", "data.source_lang and data.target_lang must differ"),
             (data.max_train_tokens < 1, "data.max_train_tokens", "data.max_train_tokens must be positive"),
         ]
-        for bad, key, message in problems:
-            if bad:
-                err = TaggerError(message, origin)
-                err.key = key  # type: ignore[attr-defined]
-                raise err
+        raise_first_problem(problems, origin)
 
 
 def load_seq2seq_recipe(name_or_path: str, overrides: list[str] | None = None) -> Seq2SeqRecipe:

@@ -10,8 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import TrainConfig, _build, apply_overrides, load_recipe_dict
-from ..errors import TaggerError
+from ..config import TrainConfig, _build, apply_overrides, load_recipe_dict, raise_first_problem
 
 FAMILY = "tree"
 TREE_SOURCES = ("sst-trees",)
@@ -107,11 +106,7 @@ class TreeRecipe:
              "dropout rates must be in [0, 1)"),
             (not 0 <= self.model.average < 1, "model.average", "model.average (a decay) must be in [0, 1)"),
         ]
-        for bad, key, message in problems:
-            if bad:
-                err = TaggerError(message, origin)
-                err.key = key  # type: ignore[attr-defined]
-                raise err
+        raise_first_problem(problems, origin)
 
 
 def load_tree_recipe(name_or_path: str, overrides: list[str] | None = None) -> TreeRecipe:
