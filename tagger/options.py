@@ -56,3 +56,23 @@ def recipe_flags(given: dict[str, Any], table: dict[str, str]) -> list[str]:
         return str(value).lower() if isinstance(value, bool) else str(value)
 
     return [f"{table[name]}={toml(value)}" for name, value in given.items()]
+
+
+def run_train_command(train: Any, load_recipe: Any, table: dict[str, str], models: str, recipe: str | None,
+                      output: Any, resume: Any, overrides: list[str], checkpoint_every: int, console: Any,
+                      options: dict[str, Any], needs_dev: bool = False) -> None:
+    """``tagger train`` for a model family: check what was given, then either resume the run
+    in ``resume`` or load the recipe (the options as overrides, then ``--set``) and train it
+    into ``output`` (default ``runs/RECIPE_NAME``). ``train`` is the family's training
+    function, ``load_recipe(name_or_path, overrides)`` its recipe reader."""
+    from pathlib import Path
+
+    given = given_options(options, table, models, resume=resume is not None, recipe=recipe, overrides=overrides,
+                          output=output)
+    if resume is not None:
+        train(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
+        return
+    if needs_dev and given.get("train_file") is not None and given.get("dev_file") is None:
+        raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
+    parsed = load_recipe(recipe, recipe_flags(given, table) + list(overrides))
+    train(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)

@@ -10,7 +10,7 @@ import typer
 
 from ..device import THREADS_HELP
 from ..errors import TaggerError
-from ..options import RESUMABLE, TRAIN_OPTIONS, given_options, option_name, recipe_flags
+from ..options import RESUMABLE, TRAIN_OPTIONS, option_name, run_train_command
 from .common import stderr_console, user_errors
 
 app = typer.Typer(
@@ -221,11 +221,9 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from ..lm.config import LMRecipe
     from ..lm.train import train_lm
 
-    given = given_options(options, RECIPE_FLAGS, "language models", resume=resume is not None, recipe=recipe,
-                          overrides=overrides, output=output)
-    if resume is not None:
-        train_lm(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
-        return
-    raw, origin = load_recipe_dict(recipe, LMRecipe)
-    parsed = LMRecipe.from_dict(apply_overrides(raw, recipe_flags(given, RECIPE_FLAGS) + overrides), origin)
-    train_lm(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)
+    def load_lm_recipe(name_or_path: str, overrides: list[str]) -> LMRecipe:
+        raw, origin = load_recipe_dict(name_or_path, LMRecipe)
+        return LMRecipe.from_dict(apply_overrides(raw, overrides), origin)
+
+    run_train_command(train_lm, load_lm_recipe, RECIPE_FLAGS, "language models", recipe, output, resume, overrides,
+                      checkpoint_every, console, options)

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import TaggerError
-from ..options import TRAIN_OPTIONS, given_options, recipe_flags
+from ..options import TRAIN_OPTIONS, run_train_command
 
 # `tagger train` options and where they go in a translation recipe.
 TRAIN_FLAGS = {**TRAIN_OPTIONS, "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev",
@@ -25,13 +25,8 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from .config import load_seq2seq_recipe
     from .train import train_seq2seq
 
-    given = given_options(options, TRAIN_FLAGS, "translation models", resume=resume is not None, recipe=recipe,
-                          overrides=overrides, output=output)
-    if resume is not None:
-        train_seq2seq(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
-        return
-    parsed = load_seq2seq_recipe(recipe, recipe_flags(given, TRAIN_FLAGS) + list(overrides))
-    train_seq2seq(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)
+    run_train_command(train_seq2seq, load_seq2seq_recipe, TRAIN_FLAGS, "translation models", recipe, output, resume,
+                      overrides, checkpoint_every, console, options)
 
 
 def evaluate_command(model_dir: Path, split: str, data_dir: Path | None, src: Path | None, ref: Path | None,

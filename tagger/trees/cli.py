@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import TaggerError
-from ..options import TRAIN_OPTIONS, given_options, recipe_flags
+from ..options import TRAIN_OPTIONS, run_train_command
 
 # `tagger train` options and where they go in a tree recipe (the shared ones from cli.common).
 TRAIN_FLAGS = {**TRAIN_OPTIONS, "data_dir": "data.data_dir", "train_file": "data.train", "dev_file": "data.dev",
@@ -24,15 +24,8 @@ def train_command(recipe: str | None, output: Path | None, resume: Path | None, 
     from .config import load_tree_recipe
     from .train import train_trees
 
-    given = given_options(options, TRAIN_FLAGS, "tree models", resume=resume is not None, recipe=recipe,
-                          overrides=overrides, output=output)
-    if resume is not None:
-        train_trees(None, resume, console, resume=True, checkpoint_every=checkpoint_every, changes=given)
-        return
-    if given.get("train_file") is not None and given.get("dev_file") is None:
-        raise TaggerError("--train needs --dev too (the dev data drives early stopping)")
-    parsed = load_tree_recipe(recipe, recipe_flags(given, TRAIN_FLAGS) + list(overrides))
-    train_trees(parsed, output or Path("runs") / parsed.name, console, checkpoint_every=checkpoint_every)
+    run_train_command(train_trees, load_tree_recipe, TRAIN_FLAGS, "tree models", recipe, output, resume, overrides,
+                      checkpoint_every, console, options, needs_dev=True)
 
 
 def set_threads(threads: int | None) -> None:
