@@ -193,13 +193,13 @@ def train_lm(recipe: LMRecipe | None, output: str | Path, console: Console | Non
     set_threads(recipe.train.threads)
     seed_everything(recipe.train.seed)
     started = time.perf_counter()
-    task = _build_task(recipe, ckpt, train_text, valid_text, console)
+    task = _build_task(recipe, ckpt, train_text, valid_text, console, run_dir / CHECKPOINT_FILE)
     trainer = Trainer(task, recipe.train, run_dir, console, checkpoint_every=checkpoint_every, name="lm")
     return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
 
 
 def _build_task(recipe: LMRecipe, ckpt: Any, train_text: str | None, valid_text: str | None,
-                console: Console) -> LMTraining:
+                console: Console, ckpt_path: Path) -> LMTraining:
     cfg, device = recipe.model, resolve_device(recipe.train.device)
     if train_text is None:
         if ckpt is not None and not recipe.data.train:
@@ -215,7 +215,7 @@ def _build_task(recipe: LMRecipe, ckpt: Any, train_text: str | None, valid_text:
         model = LanguageModel(cfg, build_vocab(train_syms, cfg.level, cfg.min_freq, cfg.max_vocab))
     else:
         weights = {k[len("model."):]: v for k, v in ckpt.model_weights.items() if k.startswith("model.")}
-        model = lm_from_parts(ckpt.config["lm"], weights, ckpt.config.get("origin", "checkpoint")).train()
+        model = lm_from_parts(ckpt.config["lm"], weights, ckpt_path).train()
     model.to(device)
     streams = recipe.train.batch_size
     train_data = batchify(to_ids(train_syms, model.vocab), streams).to(device)
