@@ -122,7 +122,6 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, cfg, self.steps)
         # Scores may be negative (a language model's is minus its held-out loss).
         self.loop = LoopState(epoch_rng=self.rng.getstate(), world_size=self.dist.world, best_score=-math.inf)
-        self.started = time.perf_counter()
 
     # ------------------------------------------------------------------ the loop
 
@@ -143,10 +142,10 @@ class Trainer:
                 if self.dist.any(stop.requested):
                     stopped = "interrupted"
                     break
-                stopped = self.train_epoch(progress, bar, stop)
-                if stopped:
+                reason = self.train_epoch(progress, bar, stop)
+                if reason:
+                    stopped = reason
                     break
-                stopped = "max_epochs"
         return self.finish(stopped)
 
     def seed_rank(self) -> None:
