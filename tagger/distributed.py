@@ -102,7 +102,11 @@ class Dist:
     def wrap(self, model: nn.Module) -> nn.Module:
         """A module whose ``forward(batch)`` is ``model.loss(batch)``: the model itself
         on one process, DistributedDataParallel around it on several."""
-        loss = _Loss(model)
+        return self.ddp(_Loss(model))
+
+    def ddp(self, loss: nn.Module) -> nn.Module:
+        """``loss`` (a module whose ``forward`` returns the training loss) as it is on
+        one process, DistributedDataParallel around it on several."""
         if not self.enabled:
             return loss
         ddp = nn.parallel.DistributedDataParallel

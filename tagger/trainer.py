@@ -177,7 +177,7 @@ class Trainer:
             if self.dist.any(stop.requested):
                 self.checkpoint()
                 return "interrupted"
-            over_time = self.over_budget(loop.epoch_seconds)
+            over_time = self.over_budget_everywhere(loop.epoch_seconds)
             if loop.step < len(batches) and (over_time or (cfg.eval_every and loop.step % cfg.eval_every == 0)):
                 reason = self.evaluate(progress, bar, end_of_epoch=False) or over_time
                 if reason:
@@ -205,6 +205,14 @@ class Trainer:
             loop.total_loss += step.loss.item() * step.items
             loop.seen_sentences += step.items
             loop.seen_tokens += step.units
+
+    def over_budget_everywhere(self, epoch_seconds: float) -> str:
+        """:meth:`over_budget` agreed by every process: each reads its own clock, and a
+        process that evaluated or stopped alone would leave the others waiting for it."""
+        over_time = self.over_budget(epoch_seconds)
+        if self.dist.enabled and self.cfg.max_minutes is not None:
+            return self.over_budget(math.inf) if self.dist.any(bool(over_time)) else ""
+        return over_time
 
     def over_budget(self, epoch_seconds: float) -> str:
         budget = self.cfg.max_minutes
@@ -242,7 +250,7 @@ class Trainer:
             self.next_epoch(record)
         if loop.bad_epochs >= self.cfg.patience:
             return f"no dev improvement for {self.cfg.patience} {'evaluations' if self.cfg.eval_every else 'epochs'}"
-        return self.over_budget(seconds) if end_of_epoch else ""
+        return self.over_budget_everywhere(seconds) if end_of_epoch else ""
 
     def next_epoch(self, record: EpochRecord) -> None:
         loop = self.loop

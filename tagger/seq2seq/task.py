@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..distributed import Dist, split, unsplit
+from ..trainer import StepLoss
 from .config import Seq2SeqRecipe
 from .metrics import bleu_report
 from .model import Seq2Seq
@@ -39,16 +41,37 @@ class PairBatch:
     tokens: int  # target tokens (with </s>)
 
 
+class PairLoss(nn.Module):
+    """``forward`` is the mean label-smoothed cross-entropy per target token (``</s>``
+    included, padding not): the module that DistributedDataParallel wraps."""
+
+    def __init__(self, model: Seq2Seq, label_smoothing: float):
+        super().__init__()
+        self.model, self.label_smoothing = model, label_smoothing
+
+    def forward(self, batch: PairBatch) -> Tensor:
+        logits = self.model(batch.src, batch.src_len, batch.tgt_in)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1),
+                               ignore_index=PAD_ID, label_smoothing=self.label_smoothing)
+
+
 class Translation:
-    """German -> English (or any pair): one model, its vocabularies and its data."""
+    """German -> English (or any pair): one model, its vocabularies and its data.
+
+    On several processes (``torchrun``) every process builds the same global batches of
+    ``world`` times the recipe's batch and trains on its share of each (pairs ``rank,
+    rank + world, ...``), its loss weighted by its share of the batch's target tokens,
+    so that DDP's averaged gradient is the global batch's; dev is translated in shares too."""
 
     unit = "tok"
 
     def __init__(self, recipe: Seq2SeqRecipe, model: Seq2Seq, src_vocab: Subwords, tgt_vocab: Subwords,
-                 data: dict[str, Parallel]):
+                 data: dict[str, Parallel], dist: Dist | None = None):
         self.recipe, self.model = recipe, model
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.data = data
+        self.dist = dist or Dist(device=next(model.parameters()).device)
+        self.net: nn.Module | None = None  # PairLoss, DDP-wrapped on several processes; made on first use
         self.dropped = 0
         self.pairs: list[tuple[list[int], list[int]]] = []
         if "train" in data:
@@ -72,7 +95,8 @@ class Translation:
         cut by ``data.batch_tokens`` target tokens (or ``train.batch_size`` pairs), batches shuffled."""
         order = list(range(len(self.pairs)))
         rng.shuffle(order)
-        size, budget = self.recipe.train.batch_size, self.recipe.data.batch_tokens
+        world = self.dist.world  # global batches: every process takes its share of each
+        size, budget = self.recipe.train.batch_size * world, self.recipe.data.batch_tokens * world
         pool = 100 * (size if budget <= 0 else max(1, budget // 12))
         length = lambda i: (len(self.pairs[i][1]), len(self.pairs[i][0]))
         order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=length)]
@@ -95,15 +119,31 @@ class Translation:
         return PairBatch(src, src_len, tgt[:, :-1], tgt[:, 1:],
                          sum(len(self.pairs[i][1]) + 1 for i in index))
 
-    def loss(self, batch: list[int] | PairBatch) -> tuple[Tensor, int, int]:
-        """Mean label-smoothed cross-entropy per target token (``</s>`` included, padding not)."""
+    def loss(self, batch: list[int] | PairBatch) -> StepLoss:
+        """Mean label-smoothed cross-entropy per target token (``</s>`` included, padding not)
+        of this process's share of the batch, weighted (``scale``) by that share's tokens."""
+        weight = 1.0
         if not isinstance(batch, PairBatch):
-            batch = self.make(batch)
+            batch, weight = self.share(batch)
+        if self.net is None:
+            self.net = self.dist.ddp(PairLoss(self.model, self.recipe.model.label_smoothing))
         self.model.train()
-        logits = self.model(batch.src, batch.src_len, batch.tgt_in)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1),
-                               ignore_index=PAD_ID, label_smoothing=self.recipe.model.label_smoothing)
-        return loss, batch.src.shape[0], batch.tokens
+        loss = self.net(batch)
+        return StepLoss(loss, batch.src.shape[0] if weight > 0 else 0, batch.tokens, weight)
+
+    def share(self, index: list[int]) -> tuple[PairBatch, float]:
+        """This process's pairs of a global batch and the weight of their mean loss: their
+        target tokens' share of the batch's, times the number of processes (DDP averages).
+        A process left without pairs runs the first with weight 0, so it still joins the
+        gradient all-reduce."""
+        if not self.dist.enabled:
+            return self.make(index), 1.0
+        mine = index[self.dist.rank :: self.dist.world]
+        if not mine:
+            return self.make(index[:1]), 0.0
+        total = sum(len(self.pairs[i][1]) + 1 for i in index)
+        batch = self.make(mine)
+        return batch, batch.tokens * self.dist.world / total
 
     # ------------------------------------------------------------------ validation and files
 
@@ -111,10 +151,14 @@ class Translation:
         return translate(self.model, self.src_vocab, self.tgt_vocab, texts, self.recipe.decode, beam,
                          self.recipe.train.eval_batch_size, want_attention)
 
-    def evaluate(self) -> tuple[dict, float]:
+    def evaluate(self) -> tuple[dict | None, float | None]:
         """Validation BLEU (lowercased and cased), chrF, with ``decode.eval_beam``."""
         dev = self.data["valid"]
-        hyps = [t.text for t in self.translate(dev.src, beam=self.recipe.decode.eval_beam)]
+        mine = [t.text for t in self.translate(split(dev.src, self.dist), beam=self.recipe.decode.eval_beam)]
+        shares = self.dist.gather(mine)
+        if not self.dist.main:  # rank 0 scores the whole and the trainer hands its report round
+            return None, None
+        hyps = unsplit(shares, len(dev.src))
         report = bleu_report(hyps, dev.tgt)
         report["example"] = {"source": dev.src[0], "reference": dev.tgt[0], "translation": hyps[0]}
         return report, report[self.recipe.train.monitor or "bleu"]
