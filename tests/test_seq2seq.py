@@ -306,6 +306,25 @@ def test_model_directory_round_trip_and_wrong_family(trained, tmp_path):
         Translator.load(other)
 
 
+def test_a_model_saved_before_the_shared_encoder_still_loads(trained, tmp_path):
+    """Before the encoder was ``nn.encode.Encoder`` its weights were ``encoder.weight_ih_l0``...:
+    such a directory loads and translates as before."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tagger import load
+
+    *_, model_dir = trained
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    weights = load_file(model_dir / "model.safetensors")
+    assert "encoder.rnn.weight_ih_l0" in weights
+    renamed = {k.replace("encoder.rnn.", "encoder."): v.clone() for k, v in weights.items()}
+    save_file(renamed, old / "model.safetensors")
+    assert load(old).predict([s for s, _ in PAIRS]) == [t for _, t in PAIRS]
+
+
 def test_bpe_model_directory_holds_the_sentencepiece_models(tmp_path):
     import sentencepiece as spm
 

@@ -40,9 +40,14 @@ class Encoder(nn.Module):
         self.out_dim = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        return self.with_final_state(x, lengths)[0]
+
+    def with_final_state(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        """The outputs (N, T, out_dim) and the RNN's final state at each sentence's
+        real end: ``h`` (layers * directions, N, hidden), or ``(h, c)`` for an LSTM."""
         # Packing means the backward direction starts at each sentence's real end,
         # so padding never changes a result.
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, final = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return self.dropout(out)
+        return self.dropout(out), final

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..nn.encode import Encoder
+from ..registry import cells as CELLS
 from .config import Seq2SeqModelConfig
 from .subword import PAD_ID
 
-RNN_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 ATTENTIONS: dict[str, type[Attention]] = {}
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -116,16 +117,23 @@ def map_state(state: State, fn: Callable[[Tensor], Tensor]) -> State:
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)  # type: ignore[return-value]
 
 
+def upgrade_weights(weights: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Models saved before the encoder was the toolkit's ``nn.encode.Encoder`` hold its
+    RNN's weights as ``encoder.weight_ih_l0`` (now ``encoder.rnn.weight_ih_l0``)."""
+    old = ("encoder.weight_", "encoder.bias_")
+    return {("encoder.rnn." + k[len("encoder."):] if k.startswith(old) else k): v for k, v in weights.items()}
+
+
 class Seq2Seq(nn.Module):
     def __init__(self, cfg: Seq2SeqModelConfig, src_vocab: int, tgt_vocab: int):
         super().__init__()
         self.cfg = cfg
         E, H, D = cfg.embed_dim, cfg.hidden, cfg.dec_hidden
-        cell = RNN_CELLS[cfg.cell]
+        cell = CELLS[cfg.cell]  # the toolkit's registry of recurrent cells
         self.src_embed = nn.Embedding(src_vocab, E, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab, E, padding_idx=PAD_ID)
-        self.encoder = cell(E, H, num_layers=cfg.layers, bidirectional=True, batch_first=True,
-                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        # The toolkit's encoder (dropout between its layers and on its output).
+        self.encoder = Encoder(E, H, num_layers=cfg.layers, bidirectional=True, dropout=cfg.dropout, cell=cfg.cell)
         # The final forward and backward states of the top encoder layer -> every decoder layer's start.
         self.bridge = nn.Linear(2 * H, cfg.dec_layers * D)
         self.bridge_cell = nn.Linear(2 * H, cfg.dec_layers * D) if cfg.cell == "lstm" else None
@@ -143,9 +151,7 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_len: Tensor) -> tuple[Encoded, State]:
         """The encoder states of a padded batch (N, S) and the decoder's initial state."""
         x = self.drop(self.src_embed(src))
-        packed = nn.utils.rnn.pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
-        out, final = self.encoder(packed)
-        keys, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        keys, final = self.encoder.with_final_state(x, src_len)
         h = final[0] if isinstance(final, tuple) else final  # (layers * 2, N, H)
         L, D = self.cfg.dec_layers, self.cfg.dec_hidden
 
@@ -156,7 +162,6 @@ class Seq2Seq(nn.Module):
         state: State = start(self.bridge, h)
         if self.bridge_cell is not None:
             state = (state, start(self.bridge_cell, final[1]))
-        keys = self.drop(keys)
         mask = torch.arange(src.shape[1], device=src.device).unsqueeze(0) < src_len.to(src.device).unsqueeze(1)
         prepared = self.attention.prepare(keys) if self.attention is not None else None
         return Encoded(keys, prepared, mask), state

@@ -24,7 +24,7 @@ from ..files import (
     unshared,
 )
 from .config import FAMILY, Seq2SeqRecipe
-from .model import Seq2Seq
+from .model import Seq2Seq, upgrade_weights
 from .subword import Subwords, vocab_from_json
 
 CONFIG_FILE = "config.json"
@@ -73,6 +73,7 @@ def model_from_parts(config: dict, vocab_json: str, weights: dict | None,
         raise TaggerError(f"malformed vocabulary ({err})", origin / VOCAB_FILE) from None
     model = Seq2Seq(recipe.model, len(src_vocab), len(tgt_vocab))
     if weights is not None:
+        weights = upgrade_weights(weights)
         check_weights(model.state_dict(), weights, "the model's config.json", origin / WEIGHTS_FILE)
         model.load_state_dict(weights)
     return model, recipe, src_vocab, tgt_vocab
