@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import shutil
 import socket
 import threading
@@ -208,7 +209,6 @@ def test_model_listing_health_readiness_and_docs(client, models):
     assert client.get("/v1/models/sentiment").json()["name"] == "sentiment"
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {"ready": True, "models": ["news", "sentiment"]}
-    assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     request = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert set(request["schema"]["properties"]) == {"text", "tokens", "texts", "sentences", "explain"}
@@ -221,6 +221,27 @@ def test_the_page_and_its_assets_come_from_the_app(client):
     assert "/static/app.js" in page.text and "http" not in page.text.split("<body>")[0]  # no CDN in the head
     for asset in ("/static/app.js", "/static/style.css"):
         assert client.get(asset).status_code == 200
+
+
+DOCS_ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def test_the_api_docs_come_from_the_app(client):
+    """Swagger UI at /docs: the page names no other host, and its script, style and icon
+    are served here (FastAPI's own page would load them from a CDN); no ReDoc."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert re.findall(r"(?:https?:)?//[\w.-]+", page.text) == []  # no absolute or protocol-relative URL
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(Path(a).suffix for a in assets) == [".css", ".js", ".svg"], assets
+    for asset in assets:
+        answer = client.get(asset)
+        assert answer.status_code == 200, asset
+        assert answer.headers["content-type"].startswith(DOCS_ASSET_TYPES[Path(asset).suffix]), answer.headers
+    script = client.get(next(a for a in assets if a.endswith(".js"))).text
+    assert "SwaggerUIBundle" in script and len(script) > 500_000  # the whole bundle, not a stub
+    assert "url: '/openapi.json'" in page.text and client.get("/openapi.json").status_code == 200
+    assert_one_line_error(client.get("/redoc"), 404)
 
 
 # -- bad input ----------------------------------------------------------------
@@ -462,3 +483,39 @@ def test_the_page_in_a_real_browser(client, server, tmp_path):
     assert problems == []
     assert loaded and all(url.startswith(server.url + "/") for url in loaded), loaded
     assert (tmp_path / "serve-news.png").stat().st_size > 10_000
+
+
+def test_the_api_docs_render_offline_in_a_real_browser(server, tmp_path):
+    """Swagger UI at /docs in headless chromium with every request to another host
+    refused (as on a machine without network): it renders the API, the predict
+    operation included, and asks for nothing outside the server."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    blocked, problems = [], []
+
+    def only_the_server(route) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.route("**/*", only_the_server)
+            page.on("pageerror", lambda err: problems.append(str(err)))
+            page.goto(server.url + "/docs")
+            operation = page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/models/{name}/predict")
+            operation.wait_for(timeout=30_000)
+            assert operation.count() == 1
+            assert page.locator(".swagger-ui .opblock-post").count() == 1  # predict is the one POST
+            assert "tagger" in page.locator(".swagger-ui .info .title").inner_text()
+            page.screenshot(path=str(tmp_path / "serve-docs.png"), full_page=True)
+        finally:
+            browser.close()
+    assert blocked == [] and problems == []
+    assert (tmp_path / "serve-docs.png").stat().st_size > 10_000

@@ -4,6 +4,7 @@ a 4xx status; a bug is a 500 with no details (the traceback goes to the log)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -28,6 +30,8 @@ from .schemas import ErrorResponse, PredictRequest, PredictResponse, parse_reque
 from .settings import ServeSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Swagger UI's script and style, from the fastapi-offline package (the serve extra), not a CDN.
+DOCS_ASSETS = Path(str(importlib.resources.files("fastapi_offline") / "static"))
 CONFIG_ENV = "TAGGER_SERVE_CONFIG"  # how --workers N hands the command line to each worker process
 # The page loads nothing from elsewhere: users may run it offline, and it shows untrusted text.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
@@ -160,12 +164,13 @@ def request_sentences(
 
 def create_app(models: dict[str, ServedModel], settings: ServeSettings) -> FastAPI:
     server = Server(models, settings)
-    app = FastAPI(title="tagger", version=__version__, lifespan=server.lifespan, redoc_url=None,
+    app = FastAPI(title="tagger", version=__version__, lifespan=server.lifespan, docs_url=None, redoc_url=None,
                   description="BiLSTM taggers and classifiers over HTTP. Errors are `{\"error\": \"one line\"}`.")
     app.state.server = server
     add_error_handlers(app)
     add_api_routes(app, server)
     add_page_routes(app)
+    add_docs_routes(app)
     return app
 
 
@@ -240,6 +245,21 @@ def add_page_routes(app: FastAPI) -> None:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def add_docs_routes(app: FastAPI) -> None:
+    """Swagger UI at /docs with every file from this server (FastAPI's own page loads
+    them from a CDN, and users may run offline); no ReDoc."""
+    assets = "/docs/assets"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} API", swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css", swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from the validator's site
+
+    app.mount(assets, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
 
 def app_from_environment() -> FastAPI:
