@@ -314,7 +314,9 @@ class BilstmTaggerComponent:
         tagger = self._require()
         per_doc = [self._units(doc) for doc in docs]
         words = [unit[2] for units in per_doc for unit in units]
-        flat = iter(tagger.predict_all(words) if words else [])
+        # A Doc is a document: a model with document context reads each sentence with its neighbours.
+        keys = {"docs": [d for d, units in enumerate(per_doc) for _ in units]} if getattr(tagger, "reads_documents", False) else {}
+        flat = iter(tagger.predict_all(words, **keys) if words else [])
         return [[(first, last, next(flat)) for first, last, _ in units] for units in per_doc]
 
     def set_annotations(self, docs: Sequence[Doc], predictions) -> None:
