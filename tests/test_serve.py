@@ -410,6 +410,36 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(models, offline, tmp_pa
     assert "model 'news': 6 sentences in 1 batches" in log and "Traceback" not in log
 
 
+def test_two_worker_processes_answer_and_stop_on_sigterm(models, offline, tmp_path):
+    """``--workers 2``: two processes share the port, each with its own copy of the
+    models; answers are the Python API's; SIGTERM stops both gracefully and exits 0."""
+    server = ServerProcess([f"news={models['news']}"], tmp_path / "server.log", "--workers", "2")
+    server.start()
+    try:
+        texts = [f"{SENTENCE} {i}" for i in range(4)] + ["EU rejects German call to boycott British lamb ."]
+
+        async def ask_all() -> list[tuple[int, dict]]:  # at once, on their own connections
+            return await asyncio.gather(*(post_once(server.url, "/v1/models/news/predict", {"text": t})
+                                          for t in texts * 4))
+
+        answers = asyncio.run(ask_all())
+        assert [status for status, _ in answers] == [200] * len(texts) * 4
+        expected = offline["news"].predict_all(texts) * 4
+        assert [body["sentences"][0]["tags"] for _, body in answers] == expected
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
+            assert http.get("/ready").json() == {"ready": True, "models": ["news"]}
+        started = time.monotonic()
+        server.process.send_signal(15)
+        assert server.process.wait(30) == 0
+        assert time.monotonic() - started < 30
+    finally:
+        server.stop()
+    log = server.output()
+    served = [int(n) for n in re.findall(r"model 'news': (\d+) sentences in \d+ batches", log)]
+    assert len(served) == 2 and sum(served) == len(answers), log[-3000:]  # both workers stopped gracefully
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
 def wait_for(condition, seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

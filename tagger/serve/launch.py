@@ -16,7 +16,8 @@ from pathlib import Path
 
 # Loopback only: no proxy from the environment may stand in between.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_LISTENING = re.compile(r"listening on (http://[\w.\[\]:-]+)")
+# One process prints its address itself; with --workers N uvicorn's parent process does.
+_LISTENING = re.compile(r"(?:listening on|Uvicorn running on) (http://[\w.\[\]:-]+)")
 
 
 class ServerProcess:
