@@ -4,6 +4,7 @@ tagger (PyTorch fp32 and int8, the ONNX runtime fp32 and int8) and spaCy's own N
     python bench/peers.py                           # prepares what is missing, then times
     python bench/peers.py --model runs/peers/conll2003/best --rounds 3
     python bench/peers.py --batch-size 64 --name peers_b64   # smaller batches: half the memory
+    python bench/peers.py --charlm-model runs/charlm-ner/best --name peers_charlm   # + a char-LM model
 
 What it needs, made once and cached under ``runs/peers/``:
 
@@ -27,7 +28,11 @@ ours: ``predict``, batch 256, encoding included in both). Peak RSS is the proces
 ``VmHWM``. F1: seqeval strict spans against the gold BIO tags. Flair joins only
 when it is installed (and is skipped with a note otherwise: it needs its own model).
 
-Results: a table, and ``bench/results/peers.json`` with the machine's load (``uptime``)
+``--charlm-model DIR`` adds a tagger with contextual char-LM embeddings (PyTorch fp32
+and int8; the ONNX export does not cover char LMs) to the same rounds; its FLOPs per
+word count both char LMs over the word's characters and the space after it.
+
+Results: a table (ratios to spaCy and to our PyTorch fp32 model), and ``bench/results/peers.json`` with the machine's load (``uptime``)
 before and after, the encoder's FLOPs per token and this machine's one-thread SGEMM
 throughput (what bounds an LSTM's speed).
 """
@@ -45,6 +50,7 @@ from benchutil import ROOT, find_data, proc_status_kb, write_result
 
 RUNS = ROOT / "runs" / "peers"
 SYSTEMS = ("spacy", "tagger-fp32", "tagger-int8", "onnx-fp32", "onnx-int8")
+CHARLM_SYSTEMS = ("charlm-fp32", "charlm-int8")  # with --charlm-model
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -72,7 +78,8 @@ def load_system(system: str, args: argparse.Namespace):
     import tagger
 
     torch.set_num_threads(1)
-    model = tagger.load(args.model, quantize="int8" if system.endswith("int8") else None)
+    path = args.charlm_model if system.startswith("charlm") else args.model
+    model = tagger.load(path, quantize="int8" if system.endswith("int8") else None)
     model.batch_size = args.batch_size
     return model.predict
 
@@ -139,7 +146,8 @@ def run_round(systems: list[str], args: argparse.Namespace) -> list[dict]:
     out = []
     for system in systems:
         cmd = [sys.executable, __file__, "--worker", system, "--model", str(args.model), "--words", str(args.words),
-               "--batch-size", str(args.batch_size), "--spacy-model", str(args.spacy_model)]
+               "--batch-size", str(args.batch_size), "--spacy-model", str(args.spacy_model),
+               *(["--charlm-model", str(args.charlm_model)] if args.charlm_model else [])]
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
         if done.returncode != 0:
             raise SystemExit(f"{system} failed:\n{done.stderr[-2000:]}")
@@ -171,11 +179,25 @@ def encoder_flops_per_token(model: Path) -> float:
     return flops
 
 
+def charlm_flops_per_word(model: Path, words: list[list[str]]) -> float:
+    """Multiply-adds x 2 of both char LMs per word: each reads every character of the
+    sentence string plus one separator per word."""
+    vocab = json.loads((model / "vocab.json").read_text())
+    chars_per_word = sum(len(w) + 1 for s in words for w in s) / sum(map(len, words))
+    flops = 0.0
+    for desc in vocab["charlm"].values():
+        cfg = desc["config"]
+        gates = {"lstm": 4, "gru": 3, "rnn": 1}[cfg["cell"]]
+        widths = [cfg["embed_dim"]] + [cfg["hidden"]] * cfg["layers"]
+        flops += sum(2 * gates * cfg["hidden"] * (widths[i] + cfg["hidden"]) for i in range(cfg["layers"]))
+    return flops * chars_per_word
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: float, gflops: float) -> dict:
+def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, float], gflops: float) -> dict:
     from tagger.metrics import span_report
 
     systems: dict[str, dict] = {}
@@ -187,21 +209,26 @@ def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: float, gfl
         if "f1" not in entry:
             entry["f1"] = round(100 * span_report(gold, result["tags"])["f1"], 2)
     base = max(systems["spacy"]["words_per_s"]) if "spacy" in systems else None
+    ours = max(systems["tagger-fp32"]["words_per_s"]) if "tagger-fp32" in systems else None
     for name, entry in systems.items():
         entry["best_words_per_s"] = round(max(entry["words_per_s"]))
         entry["words_per_s"] = [round(w) for w in entry["words_per_s"]]
         entry["peak_rss_mb"] = round(entry["peak_rss_mb"], 1)
         entry["ratio_to_spacy"] = round(entry["best_words_per_s"] / base, 3) if base else None
+        entry["ratio_to_tagger_fp32"] = round(entry["best_words_per_s"] / ours, 3) if ours else None
         if name != "spacy":  # how near the encoder's arithmetic runs to one thread's SGEMM speed
-            entry["percent_of_sgemm_limit"] = round(100 * entry["best_words_per_s"] * flops / (gflops * 1e9), 1)
+            model_flops = flops["charlm" if name.startswith("charlm") else "tagger"]
+            entry["flops_per_word"] = round(model_flops)
+            entry["percent_of_sgemm_limit"] = round(100 * entry["best_words_per_s"] * model_flops / (gflops * 1e9), 1)
     return systems
 
 
 def print_table(systems: dict) -> None:
-    print(f"\n{'system':<13} {'words/s':>9} {'x spaCy':>8} {'peak RSS MB':>12} {'valid F1':>9} {'load s':>7}")
+    print(f"\n{'system':<13} {'words/s':>9} {'x spaCy':>8} {'x fp32':>7} {'peak RSS MB':>12} {'valid F1':>9} {'load s':>7}")
     for name, e in systems.items():
         ratio = f"{e['ratio_to_spacy']:.2f}" if e["ratio_to_spacy"] else "-"
-        print(f"{name:<13} {e['best_words_per_s']:>9,} {ratio:>8} {e['peak_rss_mb']:>12.0f} {e['f1']:>9.2f} "
+        ours = f"{e['ratio_to_tagger_fp32']:.2f}" if e["ratio_to_tagger_fp32"] else "-"
+        print(f"{name:<13} {e['best_words_per_s']:>9,} {ratio:>8} {ours:>7} {e['peak_rss_mb']:>12.0f} {e['f1']:>9.2f} "
               f"{e['load_seconds']:>7.2f}")
 
 
@@ -212,14 +239,16 @@ def main() -> None:
     parser.add_argument("--valid", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS + CHARLM_SYSTEMS)
+    parser.add_argument("--charlm-model", type=Path, default=None,
+                        help="also time this char-LM tagger (systems charlm-fp32 and charlm-int8)")
     parser.add_argument("--no-train-spacy", action="store_true", help="skip spaCy when its pipeline is not cached")
     parser.add_argument("--spacy-max-steps", type=int, default=6000)
     parser.add_argument("--spacy-max-epochs", type=int, default=12)
     parser.add_argument("--spacy-max-minutes", type=int, default=20)
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--name", default="peers", help="results file: bench/results/NAME.json")
-    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=SYSTEMS + CHARLM_SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--words", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -236,6 +265,8 @@ def main() -> None:
         return
     prepare_exports(args.model)
     systems = list(args.systems)
+    if args.charlm_model:
+        systems += [s for s in CHARLM_SYSTEMS if s not in systems]
     if "spacy" in systems and prepare_spacy(args, data) is None:
         print("note: spaCy skipped (no pipeline in runs/peers/spacy/model-best)")
         systems.remove("spacy")
@@ -264,7 +295,10 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
         rounds.append(run_round(systems, args))
         print(f"round {number + 1}: " + ", ".join(f"{r['system']} {r['words'] / r['seconds']:,.0f} w/s" for r in rounds[-1]),
               file=sys.stderr)
-    flops = encoder_flops_per_token(args.model)
+    flops = {"tagger": encoder_flops_per_token(args.model)}
+    if args.charlm_model:
+        words = [s.words for s in valid]
+        flops["charlm"] = encoder_flops_per_token(args.charlm_model) + charlm_flops_per_word(args.charlm_model, words)
     results = summarise(rounds, gold, flops, gflops)
     print_table(results)
     load_after = uptime()
@@ -272,7 +306,8 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
     out = write_result(args.name, {
         "data": f"CoNLL-2003 valid ({len(gold):,} sentences, {sum(map(len, gold)):,} words), pre-tokenized",
         "rounds": args.rounds, "batch_size": args.batch_size, "threads": 1, "model": str(args.model),
-        "encoder_flops_per_token": flops, "sgemm_gflops_1thread": round(gflops, 1),
+        "charlm_model": str(args.charlm_model) if args.charlm_model else None,
+        "encoder_flops_per_token": flops["tagger"], "sgemm_gflops_1thread": round(gflops, 1),
         "uptime_before": load_before, "uptime_after": load_after, "systems": results,
     })
     print(f"written to {out}")
