@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 from pathlib import Path
 
@@ -223,6 +224,30 @@ def test_unlabelled_sentences_train_only_the_autoencoder(tmp_path):
     assert loss.item() > 0
     assert model.composition.encoder.weight.grad.abs().sum() > 0 and model.composition.decoder.weight.grad.abs().sum() > 0
     assert model.classify.weight.grad is None  # no labels, no sentiment gradient
+
+
+def test_phrases_train_on_the_models_own_trees_of_labelled_phrases():
+    overrides = [f"data.train='{DATA / 'train.txt'}'", f"data.dev='{DATA / 'dev.txt'}'", "model.composition='rae'",
+                 "model.word_dim=8", "model.dim=8", "rae.phrases=2"]
+    recipe = load_tree_recipe("sst-trees", overrides)
+    from rich.console import Console
+
+    from tagger.trees.data import load_trees
+    from tagger.trees.train import build_model
+
+    corpus = load_trees(recipe.data, ("train", "valid"))
+    model, vocab = build_model(recipe, corpus["train"], Console(quiet=True))
+    task = TreeSentiment(recipe, model, vocab, corpus)
+    trees = corpus["train"][:4]
+    phrases = task._phrase_trees(trees, 2)
+    internal = [sum(label is not None for label in t.labels[len(t.words) : t.root]) for t in trees]
+    assert len(phrases) == sum(min(2, n) for n in internal)
+    longest = max(len(t.words) for t in trees)
+    for phrase in phrases:
+        assert 2 <= len(phrase.word_ids) < longest  # a proper phrase, not a whole sentence
+        assert phrase.labels[-1] >= 0  # its root is a labelled parse-tree phrase
+    batch = task.batches("train", random.Random(0))[0]
+    assert task.loss(batch).item() > 0
 
 
 def test_pretrained_vectors_initialise_the_words(tmp_path):

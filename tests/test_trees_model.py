@@ -16,7 +16,7 @@ from tagger.trees.config import TreeModelConfig
 from tagger.trees.greedy import _Pairs, greedy_merges
 from tagger.trees.metrics import TreePrediction, sentiment_report
 from tagger.trees.model import TreeModel
-from tagger.trees.task import build_vocab, label_matching_spans
+from tagger.trees.task import build_vocab, label_matching_spans, label_phrase
 from tagger.trees.tree import Tree, parse_tree, tree_from_merges
 
 WORDS = ["good", "bad", "film", "not", "very", "the", "plot", "dull", "fun", "."]
@@ -246,6 +246,14 @@ def test_label_matching_spans_keeps_shared_phrases():
     built = tree_from_merges(list("abcd"), [(1, 2), (0, 4), (5, 3)])  # ((a (b c)) d)
     labelled = label_matching_spans(built, gold)
     assert labelled.labels == [2, 2, 2, 4, None, None, 3]
+
+
+def test_label_phrase_shifts_spans_into_the_sentence():
+    gold = parse_tree("(3 (2 a) (4 (1 (2 b) (0 c)) (4 d)))")  # the phrase "b c d" starts at word 1
+    own = tree_from_merges(list("bcd"), [(0, 1), (3, 2)])  # ((b c) d)
+    assert label_phrase(own, gold, 1).labels == [2, 0, 4, 1, 4]
+    other = tree_from_merges(list("bcd"), [(1, 2), (0, 3)])  # (b (c d)): (c d) is no gold phrase
+    assert label_phrase(other, gold, 1).labels == [2, 0, 4, None, 4]
 
 
 # --------------------------------------------------------------------------- metrics

@@ -60,6 +60,10 @@ class RAEConfig:
     alpha: float = 0.2  # weight of the reconstruction error against the sentiment loss
     train_trees: str = "both"  # gold parse trees, the model's own greedy trees, or both
     unlabelled_weight: float = 1.0  # the unlabelled sentences' reconstruction loss weight
+    # > 0: per training tree, up to this many of its labelled phrases (two words or more, not
+    # the whole sentence), drawn at random each step, are extra examples on the model's own
+    # greedy trees (labelled where their spans match the parse tree's), as at prediction.
+    phrases: int = 0
     batch_size: int = 128  # sentences per greedy tree-building batch at prediction
 
 
@@ -105,6 +109,7 @@ class TreeRecipe:
             (not 0 <= self.model.dropout < 1 or not 0 <= self.model.embed_dropout < 1, "model.dropout",
              "dropout rates must be in [0, 1)"),
             (not 0 <= self.model.average < 1, "model.average", "model.average (a decay) must be in [0, 1)"),
+            (self.rae.phrases < 0, "rae.phrases", "rae.phrases must be 0 or more"),
         ]
         raise_first_problem(problems, origin)
 

@@ -99,11 +99,27 @@ class TreeSentiment:
         if rae.train_trees in ("greedy", "both"):
             built = self.build_trees([t.words for t in batch.trees])
             encoded += [self.encode(label_matching_spans(t, g)) for t, g in zip(built, batch.trees)]
+        if rae.phrases > 0:
+            encoded += self._phrase_trees(batch.trees, rae.phrases)
         # Gold and built trees in one level batch: one pass up the levels for both.
         total = self._tree_loss(make_batch(encoded), 1 - rae.alpha, rae.alpha) / batch.level.num_trees
         if self.unlabelled and rae.unlabelled_weight > 0:
             total = total + rae.unlabelled_weight * self._unlabelled_loss(batch.level.num_trees)
         return total
+
+    def _phrase_trees(self, trees: Sequence[Tree], count: int) -> list[EncodedTree]:
+        """Up to ``count`` random labelled phrases of each tree (two words or more, not
+        the root) on the model's own greedy trees, labelled where a span is a parse-tree span."""
+        phrases = []
+        for tree in trees:
+            spans = tree.spans()
+            nodes = [k for k in range(len(tree.words), tree.root) if tree.labels[k] is not None]
+            for pick in torch.randperm(len(nodes))[:count].tolist():
+                phrases.append((tree, spans[nodes[pick]]))
+        if not phrases:
+            return []
+        built = self.build_trees([tree.words[start:end] for tree, (start, end) in phrases])
+        return [self.encode(label_phrase(own, tree, start)) for own, (tree, (start, _)) in zip(built, phrases)]
 
     def _tree_loss(self, level: TreeBatch, sentiment_weight: float, reconstruction_weight: float = 0.0) -> Tensor:
         cfg = self.recipe.model
@@ -208,6 +224,13 @@ def monitored(report: dict, monitor: str | None) -> float:
     if monitor in (None, "root"):
         return (report["fine_root"] + report["binary_root"]) / 2
     return report[monitor]
+
+
+def label_phrase(tree: Tree, gold: Tree, start: int) -> Tree:
+    """``tree`` over the words of ``gold`` from ``start`` on, labelled where a node's span
+    (shifted by ``start``) is a ``gold`` node's span."""
+    gold_label = dict(zip(gold.spans(), gold.labels))
+    return tree.with_labels([gold_label.get((s + start, e + start)) for s, e in tree.spans()])
 
 
 def label_matching_spans(tree: Tree, gold: Tree) -> Tree:
