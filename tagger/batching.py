@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .config import EmbedConfig, HeadConfig, is_sentence_head
-from .data import Sentence
+from .data import Sentence, document_spans
 from .errors import TaggerError
 from .modeldir import Vocabs  # the format owns it; still importable from here
 from .nn.charlm import lm_inputs
@@ -105,15 +105,38 @@ class Encoded:
     # for frozen LMs during training, their features [n_words, D], computed once.
     lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     lm_feats: Tensor | None = None
+    # Document context: the inputs start with ``offset`` context words, then the sentence's
+    # ``own`` words (the ones labelled and predicted), then context again. ``own`` is None
+    # for a sentence encoded alone.
+    offset: int = 0
+    own: int | None = None
 
     def __len__(self) -> int:
         return self.words.shape[0]
 
 
-def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = True) -> Encoded:
-    words = sent.words if isinstance(sent, Sentence) else list(sent)
-    if not words:
+@dataclass
+class Context:
+    """A sentence's document context: the words the encoder reads before (``left``) and
+    after (``right``) it, and the further words only the char LMs read (``lm_left``
+    before ``left``, ``lm_right`` after ``right``)."""
+
+    left: list[str] = field(default_factory=list)
+    right: list[str] = field(default_factory=list)
+    lm_left: list[str] = field(default_factory=list)
+    lm_right: list[str] = field(default_factory=list)
+
+
+def encode(
+    sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = True, context: Context | None = None
+) -> Encoded:
+    """A sentence as tensors; with a ``context``, the inputs cover its context words too
+    (``offset`` says where the sentence starts) while the labels cover its own words."""
+    own = sent.words if isinstance(sent, Sentence) else list(sent)
+    if not own:
         raise TaggerError("cannot tag an empty sentence")
+    ctx = context or Context()
+    words = [*ctx.left, *own, *ctx.right]
     word_ids, casing_ids, char_rows = zip(*map(vocabs.features, words))
     lens = torch.tensor([len(r) for r in char_rows])
     # One scatter instead of a tensor per word: this runs for every sentence we tag.
@@ -131,24 +154,68 @@ def encode(sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = T
             if bad is not None:
                 # The reader's line of the first word, where it knows it; the caller adds the file.
                 raise TaggerError(
-                    f"unknown {task} label '{tags[bad]}' for the word '{words[bad]}' "
+                    f"unknown {task} label '{tags[bad]}' for the word '{own[bad]}' "
                     f"(the model knows: {', '.join(vocab.itos[1:])})",
                     line=None if sent.line is None else sent.line + bad,
                 )
             labels[task] = torch.tensor(vocab.ids(tags))
     cats = _encode_cats(sent, vocabs) if with_labels and isinstance(sent, Sentence) and sent.cats else {}
-    lm = {}
-    for direction in vocabs.charlm:
-        ids, positions = lm_inputs(words, *vocabs.charlm_vocab(direction))
-        lm[direction] = (torch.tensor(ids), torch.tensor(positions))
     return Encoded(
         words=torch.tensor(word_ids),
         casing=torch.tensor(casing_ids),
         chars=chars,
         labels=labels,
         cats=cats,
-        lm=lm,
+        lm=_lm_inputs(words, ctx, vocabs),
+        offset=len(ctx.left),
+        own=len(own) if context is not None else None,
     )
+
+
+def _lm_inputs(words: list[str], ctx: Context, vocabs: Vocabs) -> dict[str, tuple[Tensor, Tensor]]:
+    """Per char-LM direction: the characters of ``words`` with the LM-only context
+    around them, and the positions read for ``words`` alone."""
+    lm = {}
+    first = len(ctx.lm_left)
+    for direction in vocabs.charlm:
+        ids, positions = lm_inputs([*ctx.lm_left, *words, *ctx.lm_right], *vocabs.charlm_vocab(direction))
+        lm[direction] = (torch.tensor(ids), torch.tensor(positions[first : first + len(words)]))
+    return lm
+
+
+def contexts(docs: Sequence[object | None], words: Sequence[Sequence[str]], tokens: int,
+             lm_tokens: int = 0) -> list[Context]:
+    """Each sentence's context within its document (``data.document_spans`` of ``docs``):
+    up to ``tokens`` words of the sentences before and after it, and ``lm_tokens``
+    (-1: the whole document) more for the char LMs; less where the document ends."""
+    out = []
+    for start, end in document_spans(docs):
+        flat = [w for i in range(start, end) for w in words[i]]
+        at = 0
+        for i in range(start, end):
+            n = len(words[i])
+            left, right = max(0, at - tokens), min(len(flat), at + n + tokens)
+            lm_left = 0 if lm_tokens < 0 else max(0, left - lm_tokens)
+            lm_right = len(flat) if lm_tokens < 0 else min(len(flat), right + lm_tokens)
+            out.append(Context(flat[left:at], flat[at + n : right], flat[lm_left:left], flat[right:lm_right]))
+            at += n
+    return out
+
+
+def encode_all(sentences: Sequence[Sentence | Sequence[str] | None], vocabs: Vocabs, *,
+               context_tokens: int = 0, lm_tokens: int = 0, docs: Sequence[object | None] | None = None,
+               with_labels: bool = True) -> list[Encoded | None]:
+    """Every sentence encoded (None for None or a sentence without words), with its
+    document context when ``context_tokens`` or ``lm_tokens`` asks for it. Documents
+    are ``docs`` (a key per sentence) or else each ``Sentence.doc``; a sentence whose
+    key is None is a document of its own. Without context: ``encode`` of each."""
+    if not context_tokens and not lm_tokens:
+        return [encode(s, vocabs, with_labels) if s else None for s in sentences]
+    words = [[] if s is None else (s.words if isinstance(s, Sentence) else list(s)) for s in sentences]
+    if docs is None:
+        docs = [s.doc if isinstance(s, Sentence) else None for s in sentences]
+    ctxs = contexts(docs, words, context_tokens, lm_tokens)
+    return [encode(s, vocabs, with_labels, c) if w else None for s, w, c in zip(sentences, words, ctxs)]
 
 
 def _encode_cats(sent: Sentence, vocabs: Vocabs) -> dict[str, Tensor]:
@@ -185,6 +252,23 @@ class Batch:
     index: list[int]  # positions of these sentences in the input list
     lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # direction -> ([B, L], [B, T])
     lm_feats: Tensor | None = None  # [B, T, D], precomputed frozen char-LM features
+    # Document context (None without): where each row's own words start in the input [B],
+    # and how many there are [B]; the heads see only those (``head_mask``, ``out_lengths``).
+    offsets: Tensor | None = None
+    own_lengths: Tensor | None = None
+
+    @property
+    def out_lengths(self) -> Tensor:
+        """[B] (CPU): the words each row is labelled for: its own words, without context."""
+        return self.lengths if self.own_lengths is None else self.own_lengths
+
+    @property
+    def head_mask(self) -> Tensor:
+        """[B, T'] bool: the positions the heads score (``mask`` without context)."""
+        if self.own_lengths is None:
+            return self.mask
+        own = self.own_lengths.to(self.mask.device)
+        return torch.arange(int(own.max()), device=own.device)[None, :] < own[:, None]
 
     def to(self, device: torch.device) -> "Batch":
         if device.type == "cpu":
@@ -199,11 +283,14 @@ class Batch:
             index=self.index,
             lm={k: (ids.to(device), pos.to(device)) for k, (ids, pos) in self.lm.items()},
             lm_feats=None if self.lm_feats is None else self.lm_feats.to(device),
+            offsets=None if self.offsets is None else self.offsets.to(device),
+            own_lengths=self.own_lengths,
         )
 
     @property
     def num_tokens(self) -> int:
-        return int(self.lengths.sum())
+        """The words labelled (context words are read, not counted)."""
+        return int(self.out_lengths.sum())
 
 
 def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
@@ -221,6 +308,7 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
         for d in items[0].lm
     }
     cached = all(e.lm_feats is not None for e in items)
+    in_context = any(e.own is not None for e in items)
     return Batch(
         words=pad([e.words for e in items], batch_first=True),
         casing=pad([e.casing for e in items], batch_first=True),
@@ -231,6 +319,8 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
         index=index,
         lm=lm,
         lm_feats=pad([e.lm_feats for e in items], batch_first=True) if cached else None,
+        offsets=torch.tensor([e.offset for e in items]) if in_context else None,
+        own_lengths=torch.tensor([len(e) if e.own is None else e.own for e in items]) if in_context else None,
     )
 
 
@@ -292,6 +382,9 @@ __all__ = [
     "build_vocabs",
     "Encoded",
     "encode",
+    "encode_all",
+    "Context",
+    "contexts",
     "Batch",
     "collate",
     "eval_batches",

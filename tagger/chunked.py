@@ -7,7 +7,8 @@ tagged a chunk at a time, so memory holds one chunk however long the input is; a
 item without words gets empty labels, so outputs stay in step with inputs. The
 tagger is anything with ``words``, ``sentence_tasks``, ``predict_all`` and
 ``predict_with_proba`` (:class:`tagger.predict.Tagger`, the torch-free runtime's
-model): this module imports neither torch nor a model.
+model): this module imports neither torch nor a model. Items may carry a document key
+(``doc``); a tagger whose ``reads_documents`` is true gets them as ``docs``.
 """
 from __future__ import annotations
 
@@ -30,16 +31,31 @@ class Chunk:
         return zip(self.words, self.labels, self.proba)
 
 
+DOCUMENT_CHUNKS = 8  # a chunk may grow to this many times its size to keep a document whole
+
+
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in lists of ``size`` (the last one shorter), read lazily."""
+    """``items`` in lists of ``size`` (the last one shorter), read lazily. Items that
+    carry a document key (a ``doc`` attribute: ``tagger predict --input``) are not cut
+    from the rest of their document, up to ``DOCUMENT_CHUNKS`` times ``size``, so a model
+    with document context sees the same neighbours whatever the chunk size."""
     chunk: list[Any] = []
     for item in items:
+        if len(chunk) >= size and not _same_document(chunk[-1], item):  # a full chunk that waited for this item
+            yield chunk
+            chunk = []
         chunk.append(item)
-        if len(chunk) >= size:
+        # Without a document key a full chunk goes at once; with one, it waits to see the next item's.
+        if len(chunk) >= size and (getattr(item, "doc", None) is None or len(chunk) >= DOCUMENT_CHUNKS * size):
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _same_document(a: Any, b: Any) -> bool:
+    doc = getattr(a, "doc", None)
+    return doc is not None and doc == getattr(b, "doc", None)
 
 
 def predict_chunk(
@@ -52,10 +68,12 @@ def predict_chunk(
     split = [(words or tagger.words)(item) for item in items]
     if proba is None:
         proba = bool(tagger.sentence_tasks)
+    # Document keys go only to a tagger that reads document context (the runtime's never does).
+    docs = {"docs": [getattr(item, "doc", None) for item in items]} if getattr(tagger, "reads_documents", False) else {}
     if proba:
-        labels, probs = tagger.predict_with_proba(split)
+        labels, probs = tagger.predict_with_proba(split, **docs)
         return Chunk(split, labels, probs)
-    return Chunk(split, tagger.predict_all(split), [None] * len(split))
+    return Chunk(split, tagger.predict_all(split, **docs), [None] * len(split))
 
 
 def predict_chunks(tagger: Any, chunks: Iterable[Sequence[Any]], *, proba: bool | None = None) -> Iterator[Chunk]:

@@ -36,6 +36,10 @@ class DataConfig:
     label_field: str = "label"  # tsv/csv/jsonl: the column holding the label(s)
     tokenizer: str = "conll"  # how raw text becomes words, at training and prediction: conll | whitespace | ptb
     max_tokens: int | None = None  # sentence classification: keep the first N tokens of a text (None: all)
+    # Document context (FLERT, Schweter & Akbik 2020): encode each sentence with up to N words of
+    # the sentences before and after it in its document; only its own words are scored and tagged.
+    # 0 (the default): sentences alone. Stored in the model, so prediction reads the same context.
+    context_tokens: int = 0
 
 
 @dataclass
@@ -60,6 +64,9 @@ class EmbedConfig:
     # (the second trained with --backward). They are copied into the tagger's model files.
     charlm: str | None = None
     charlm_finetune: bool = False  # train the LMs with the tagger (slower) instead of freezing them
+    # Words of document context the char LMs read on each side (beyond data.context_tokens, which
+    # they always read): -1 the whole document, 0 only the encoder's input.
+    charlm_context: int = 0
 
 
 @dataclass

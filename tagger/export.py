@@ -117,6 +117,8 @@ class ExportGraph(nn.Module):
         embedder = model.embedder
         if embedder.charlm is not None:
             raise TaggerError("a model with char-LM embeddings cannot be exported to ONNX yet")
+        if model.recipe.data.context_tokens:
+            raise TaggerError("a model that reads document context (data.context_tokens) cannot be exported to ONNX yet")
         self.word, self.casing = embedder.word, embedder.casing
         chars = embedder.chars
         self.chars = PaddedCharLSTM(chars) if isinstance(chars, CharLSTM) else chars

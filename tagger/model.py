@@ -68,31 +68,43 @@ class SequenceTagger(nn.Module):
         return [t for t, h in self.heads.items() if getattr(h, "level", "token") == "sentence"]
 
     def states(self, batch: Batch) -> Tensor:
+        """[B, T', D]: the encoder's states at each sentence's own words (with document
+        context, the context words are encoded and then left out; ``batch.head_mask``)."""
         x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask, batch.lm, batch.lm_feats)
-        return self.encoder(x, batch.lengths)
+        states = self.encoder(x, batch.lengths)
+        if batch.offsets is None:
+            return states
+        return own_states(states, batch.offsets, batch.head_mask)
 
     def loss(self, batch: Batch) -> Tensor:
-        states = self.states(batch)
+        states, mask = self.states(batch), batch.head_mask
         return sum(
-            self.loss_weights[task] * head.loss(states, batch.labels[task], batch.mask)
+            self.loss_weights[task] * head.loss(states, batch.labels[task], mask)
             for task, head in self.heads.items()
         )
 
     def decode(self, batch: Batch) -> dict[str, Tensor]:
         """Per task: label ids [B, T] for token heads, class probabilities [B, C] for sentence heads."""
-        states = self.states(batch)
-        return {task: head.decode(states, batch.mask) for task, head in self.heads.items()}
+        states, mask = self.states(batch), batch.head_mask
+        return {task: head.decode(states, mask) for task, head in self.heads.items()}
 
     def attention(self, batch: Batch, task: str) -> tuple[Tensor, Tensor]:
         """Class probabilities [B, C] and attention weights [B, T] of an attention-pooling head."""
-        states = self.states(batch)
+        states, mask = self.states(batch), batch.head_mask
         head = self.heads[task]
-        return head.decode(states, batch.mask), head.attention(states, batch.mask)
+        return head.decode(states, mask), head.attention(states, mask)
 
     # -- model directory -------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
         return write_parts(directory, *model_parts(self))
+
+
+def own_states(states: Tensor, offsets: Tensor, mask: Tensor) -> Tensor:
+    """[B, T', D]: row b's states from ``offsets[b]`` on, zero where ``mask`` [B, T'] is False."""
+    steps = offsets[:, None] + torch.arange(mask.shape[1], device=states.device)[None, :]
+    index = steps.clamp(max=states.shape[1] - 1)[:, :, None].expand(-1, -1, states.shape[2])
+    return states.gather(1, index) * mask[:, :, None].to(states.dtype)
 
 
 # -- builders: recipe sections -> nn modules with plain arguments -----------------

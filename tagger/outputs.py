@@ -33,7 +33,12 @@ class InputFormat(str, Enum):
 
 
 def read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
-    """Sentences from a file, lazily, so huge inputs stream."""
+    """Sentences from a file, lazily, so huge inputs stream. Each one knows its document
+    (a ``doc`` key, :class:`tagger.data.DocWords` / :class:`tagger.data.DocText`), for a
+    model that reads document context: in CoNLL, documents end at ``-DOCSTART-`` lines
+    and at two blank lines in a row; in text (a sentence a line), at a blank line (a
+    file without these is one document); in JSONL, a record's ``"doc"`` value names its
+    document (without one, a record is a document of its own)."""
     if fmt is InputFormat.auto:
         fmt = {".jsonl": InputFormat.jsonl, ".conll": InputFormat.conll}.get(path.suffix, InputFormat.text)
         if path.suffix == ".conllu":
@@ -43,22 +48,40 @@ def read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
 
         yield from (s.words for s in read_conllu(path, ()))
         return
-    words: list[str] = []
+    if fmt is InputFormat.conll:
+        yield from _conll_input(path)
+        return
+    from .data import DocText
+
+    doc = 0
     for line_no, line in text_lines(path, "input file"):
         line = line.strip()
         if fmt is InputFormat.text:
-            yield line  # a blank line too: one output record per input line
-        elif fmt is InputFormat.jsonl:
-            if line:
-                yield _jsonl_item(line, path, line_no)
-        elif not line:
-            if words:
-                yield words
-            words = []
-        elif not line.startswith("-DOCSTART-"):
+            yield DocText(line, doc)  # a blank line too: one output record per input line
+            doc += not line
+        elif line:
+            yield _jsonl_item(line, path, line_no)
+
+
+def _conll_input(path: Path) -> Iterator[list[str]]:
+    """The words of a CoNLL file's sentences (first column), each with its document number."""
+    from .data import DocWords
+
+    words: list[str] = []
+    doc, blank = 0, False
+    for _, line in text_lines(path, "input file"):
+        line = line.strip()
+        if line and not line.startswith("-DOCSTART-"):
             words.append(line.split()[0])
+            blank = False
+            continue
+        if words:
+            yield DocWords(words, doc)
+            words = []
+        doc += bool(line) or blank  # a -DOCSTART- line, or the second of two blank lines
+        blank = not line
     if words:
-        yield words
+        yield DocWords(words, doc)
 
 
 def _jsonl_item(line: str, path: Path, line_no: int) -> list[str] | str:
@@ -66,10 +89,15 @@ def _jsonl_item(line: str, path: Path, line_no: int) -> list[str] | str:
         item = json.loads(line)
     except json.JSONDecodeError as err:
         raise TaggerError(f"not valid JSON ({err.msg})", path, line_no) from None
+    from .data import DocText, DocWords
+
+    doc = item.get("doc") if isinstance(item, dict) else None
+    if isinstance(doc, (dict, list)):
+        raise TaggerError('"doc" names a document: a string or a number', path, line_no)
     if isinstance(item, dict) and isinstance(item.get("tokens"), list):
-        return [str(t) for t in item["tokens"]]
+        return DocWords([str(t) for t in item["tokens"]], doc)
     if isinstance(item, dict) and isinstance(item.get("text"), str):
-        return item["text"]
+        return DocText(item["text"], doc)
     raise TaggerError('expected an object with "tokens" (a list) or "text"', path, line_no)
 
 

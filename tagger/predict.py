@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .batching import Batch, Encoded, encode, eval_batches
+from .batching import Batch, Encoded, encode_all, eval_batches
 from .chunked import chunked, predict_chunks
-from .data import Sentence
+from .data import Sentence, document_of
 from .device import resolve_device  # noqa: F401  (re-exported: callers import it from here)
 from .errors import TaggerError
 from .metrics import classification_report, multilabel_report, seen_unseen_report, span_report, tag_report, token_accuracy
@@ -51,7 +51,7 @@ def decode_corpus(
     with torch.inference_mode():
         for batch, positions in _batches(encoded, batch_size):
             decoded = model.decode(batch.to(device))
-            lengths = batch.lengths.tolist()
+            lengths = batch.out_lengths.tolist()
             for task, ids in decoded.items():
                 itos = model.vocabs.labels[task].itos
                 if task in sentence_tasks:
@@ -77,9 +77,22 @@ def attention_corpus(
     with torch.inference_mode():
         for batch, positions in _batches(encoded, batch_size):
             probs, weights = model.attention(batch.to(device), task)
-            for pos, p, w, n in zip(positions, probs.cpu().tolist(), weights.cpu().tolist(), batch.lengths.tolist()):
+            for pos, p, w, n in zip(positions, probs.cpu().tolist(), weights.cpu().tolist(), batch.out_lengths.tolist()):
                 out[pos] = (p, w[:n])
     return out
+
+
+def encode_sentences(
+    sentences: Sequence[Sentence | Sequence[str] | None], model: SequenceTagger, *,
+    docs: Sequence[object | None] | None = None, with_labels: bool = True,
+) -> list[Encoded | None]:
+    """The model's inputs for ``sentences`` (None for one without words), with the
+    document context its recipe asks for (``data.context_tokens``, ``embed.charlm_context``):
+    documents are ``docs`` (a key per sentence) or each ``Sentence.doc``."""
+    recipe = model.recipe
+    return encode_all(sentences, model.vocabs, context_tokens=recipe.data.context_tokens,
+                      lm_tokens=recipe.embed.charlm_context if model.vocabs.charlm else 0,
+                      docs=docs, with_labels=with_labels)
 
 
 def oov_mask(sentences: Sequence[Sentence], model: SequenceTagger) -> list[list[bool]]:
@@ -228,24 +241,39 @@ class Tagger:
             words = words[: data.max_tokens]
         return words
 
-    def _encode(self, sentences: Iterable[Sequence[str] | str]) -> list[Encoded | None]:
-        """The model's input per sentence; ``None`` for one without words (tagged as empty)."""
-        vocabs = self.model.vocabs
-        words = (self.words(s) for s in sentences)
-        return [encode(w, vocabs, with_labels=False) if w else None for w in words]
+    @property
+    def reads_documents(self) -> bool:
+        """Whether the model reads document context (``data.context_tokens``, or char LMs
+        with ``embed.charlm_context``), so that which sentences form a document matters."""
+        recipe = self.model.recipe
+        return bool(recipe.data.context_tokens or (self.model.vocabs.charlm and recipe.embed.charlm_context))
 
-    def predict_all(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, list[str]]]:
+    def _encode(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
+                ) -> list[Encoded | None]:
+        """The model's input per sentence; ``None`` for one without words (tagged as empty).
+        A model that reads document context gets it from the sentences around each one with
+        the same key in ``docs`` (default: each item's ``doc`` attribute; None: alone)."""
+        items = list(sentences)
+        if docs is None:
+            docs = [document_of(item) for item in items]
+        return encode_sentences([self.words(s) for s in items], self.model, docs=docs, with_labels=False)
+
+    def predict_all(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
+                    ) -> list[dict[str, list[str]]]:
         """Every task's labels for each sentence; a string is tokenized first. A token
-        task has one label per word; a sentence task the sentence's predicted labels."""
-        return decode_corpus(self.model, self._encode(sentences), self.batch_size)
+        task has one label per word; a sentence task the sentence's predicted labels.
+        ``docs`` groups the sentences into documents for a model with document context:
+        a key per sentence, consecutive equal keys one document, None a sentence alone
+        (the default for items without a ``doc`` attribute)."""
+        return decode_corpus(self.model, self._encode(sentences, docs), self.batch_size)
 
     def predict_with_proba(
-        self, sentences: Iterable[Sequence[str] | str]
+        self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
     ) -> tuple[list[dict[str, list[str]]], list[dict[str, dict[str, float]]]]:
         """``predict_all``'s labels and, per sentence task, each sentence's class
         probabilities ``{task: {label: probability}}``, from one pass of the model."""
         probs: dict[str, list[list[float]]] = {}
-        labels = decode_corpus(self.model, self._encode(sentences), self.batch_size, probabilities=probs)
+        labels = decode_corpus(self.model, self._encode(sentences, docs), self.batch_size, probabilities=probs)
         vocab = self.model.vocabs.labels
         proba = [{task: dict(zip(vocab[task].itos, rows[i])) for task, rows in probs.items()} for i in range(len(labels))]
         return labels, proba
@@ -288,8 +316,9 @@ class Tagger:
                 f"explain shows attention weights, and the '{task}' head pools with '{head.pooling}' "
                 "(train with --set heads.N.pooling=attention)"
             )
-        words = [self.words(s) for s in sentences]
-        encoded = [encode(w, self.model.vocabs, with_labels=False) if w else None for w in words]
+        items = list(sentences)
+        words = [self.words(s) for s in items]
+        encoded = self._encode(items)
         weights = attention_corpus(self.model, encoded, task, self.batch_size)
         return [list(zip(w, ws)) for w, (_, ws) in zip(words, weights)]
 
@@ -303,7 +332,7 @@ class Tagger:
     def evaluate(self, sentences: Sequence[Sentence], detailed: bool = True, seen: dict[str, set] | None = None) -> dict:
         """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers,
         ``seen`` the split of entity scores into mentions seen and unseen in training)."""
-        encoded = [encode(s, self.model.vocabs) for s in sentences]
+        encoded = encode_sentences(sentences, self.model)  # documents: each Sentence.doc
         return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed, seen)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from .batching import build_vocabs, encode, eval_batches, singleton_mask, train_batches
+from .batching import build_vocabs, eval_batches, singleton_mask, train_batches
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint
 from .config import Recipe
 from .corpus import load_corpus
@@ -27,7 +27,7 @@ from .model import (
     model_from_parts,
     model_parts,
 )
-from .predict import decode_corpus, main_score, score
+from .predict import decode_corpus, encode_sentences, main_score, score
 from .recipe_check import check_recipe
 from .trainer import StepLoss, Trainer, TrainResult
 from .training import seed_everything
@@ -119,8 +119,8 @@ class TaggerTask:
 
     def __init__(self, recipe: Recipe, model: SequenceTagger, corpus: dict, singletons: torch.Tensor, dist: Dist):
         self.recipe, self.model, self.corpus, self.dist = recipe, model, corpus, dist
-        self.train_data = [encode(s, model.vocabs) for s in corpus["train"]]
-        self.dev_data = [encode(s, model.vocabs) for s in corpus["valid"]]
+        self.train_data = encode_sentences(corpus["train"], model)
+        self.dev_data = encode_sentences(corpus["valid"], model)
         self.global_batch = recipe.train.batch_size * dist.world
         self.singletons = singletons
         self.unk_id = model.vocabs.words.id(UNK)

@@ -2,7 +2,9 @@
 
 A file holds one token per line, whitespace-separated columns (tabs, spaces or
 both), and a blank line between sentences. ``-DOCSTART-`` lines are document
-markers and are skipped. Span-task columns (NER, chunking) are validated and
+markers: each sentence's ``doc`` is the number of markers above it, so a file
+without markers is one document (document context then reads across the file,
+as Flair's ``ColumnCorpus`` does without a document separator). Span-task columns (NER, chunking) are validated and
 converted to BIO, whatever scheme the file used; other columns (POS) are kept
 as they are.
 
@@ -46,6 +48,8 @@ class _ColumnSentences:
         self.starts: list[int] = []
         self.words: list[list[str]] = []
         self.tags: list[list[list[str]]] = []
+        self.docs: list[int] = []
+        self.doc = 0  # -DOCSTART- lines seen so far
         self._words: list[str] = []
         self._tags: list[list[str]] = [[] for _ in tasks]
         self._start = 0
@@ -55,6 +59,7 @@ class _ColumnSentences:
             self.starts.append(self._start)
             self.words.append(self._words)
             self.tags.append(self._tags)
+            self.docs.append(self.doc)
             self._words, self._tags = [], [[] for _ in self.tasks]
 
     def add_token(self, fields: list[str], lineno: int) -> None:
@@ -165,6 +170,7 @@ def read_columns(
         fields = line.split()
         if not fields or fields[0] == DOCSTART:
             read.end_sentence()
+            read.doc += bool(fields)
         else:
             read.add_token(fields, lineno)
     read.end_sentence()
@@ -172,8 +178,8 @@ def read_columns(
         raise TaggerError("no sentences found (the file is empty or holds only -DOCSTART- lines)", where)
     detected = _convert_to_bio(read, schemes)
     return Sentences(
-        (Sentence(words=w, tags=dict(zip(tasks, t)), line=start)
-         for w, t, start in zip(read.words, read.tags, read.starts)),
+        (Sentence(words=w, tags=dict(zip(tasks, t)), line=start, doc=doc)
+         for w, t, start, doc in zip(read.words, read.tags, read.starts, read.docs)),
         schemes=detected,
     )
 

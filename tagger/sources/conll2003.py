@@ -7,6 +7,7 @@ cached as CoNLL-2003 text files.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ def sentences_from_hf(dataset_split: Any) -> list[Sentence]:
         raise TaggerError(f"dataset has none of the tag columns {', '.join(HF_TAG_COLUMNS)}")
     data = columns_of(dataset_split)
     keep = [i for i, toks in enumerate(data["tokens"]) if toks and toks[0] != "-DOCSTART-"]
+    # A -DOCSTART- row starts a document, as in the files.
+    docs = list(itertools.accumulate(int(bool(toks) and toks[0] == "-DOCSTART-") for toks in data["tokens"]))
     columns: dict[str, list[list[str]]] = {}
     for col, task in present:
         table = label_names(features[col])
@@ -101,7 +104,7 @@ def sentences_from_hf(dataset_split: Any) -> list[Sentence]:
             except ValueError as err:
                 raise TaggerError(f"dataset column {col}: {err}") from None
     return [
-        Sentence(words=list(data["tokens"][i]), tags={task: columns[task][n] for task in columns})
+        Sentence(words=list(data["tokens"][i]), tags={task: columns[task][n] for task in columns}, doc=docs[i])
         for n, i in enumerate(keep)
     ]
 
