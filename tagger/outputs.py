@@ -36,7 +36,7 @@ def read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
     """Sentences from a file, lazily, so huge inputs stream. Each one knows its document
     (a ``doc`` key, :class:`tagger.data.DocWords` / :class:`tagger.data.DocText`), for a
     model that reads document context: in CoNLL, documents end at ``-DOCSTART-`` lines
-    and at two blank lines in a row; in text (a sentence a line), at a blank line (a
+    and at two blank lines in a row; in CoNLL-U, at ``# newdoc`` comments; in text (a sentence a line), at a blank line (a
     file without these is one document); in JSONL, a record's ``"doc"`` value names its
     document (without one, a record is a document of its own)."""
     if fmt is InputFormat.auto:
@@ -44,9 +44,10 @@ def read_input(path: Path, fmt: InputFormat) -> Iterator[list[str] | str]:
         if path.suffix == ".conllu":
             fmt = InputFormat.conllu
     if fmt is InputFormat.conllu:
+        from .data import DocWords
         from .io.conllu import read_conllu
 
-        yield from (s.words for s in read_conllu(path, ()))
+        yield from (DocWords(s.words, s.doc) for s in read_conllu(path, ()))
         return
     if fmt is InputFormat.conll:
         yield from _conll_input(path)

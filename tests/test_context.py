@@ -225,3 +225,14 @@ def test_char_lms_read_their_further_context_but_are_read_at_own_words():
     assert "".join(chars[i] for i in fwd_ids) == "\na b c z " and fwd_pos.tolist() == [4, 6]  # the space after b, c
     assert "".join(chars[i] for i in bwd_ids) == "\nz c b a " and bwd_pos.tolist() == [6, 4]  # right to left: the space before b, c
     assert len(encoded) == 2 and encoded.offset == 0  # the encoder reads b, c only
+
+
+def test_conllu_newdoc_comments_start_documents(tmp_path):
+    from tagger.io.conllu import read_conllu
+
+    path = tmp_path / "docs.conllu"
+    row = "1\t{w}\t{w}\tNOUN\tNN\t_\t0\troot\t_\t_\n"
+    path.write_text("# newdoc id = a\n" + row.format(w="one") + "\n" + row.format(w="two") + "\n"
+                    + "# newdoc id = b\n" + row.format(w="three") + "\n")
+    assert [s.doc for s in read_conllu(path)] == [0, 0, 1]
+    assert [i.doc for i in read_input(path, InputFormat.conllu)] == [0, 0, 1]

@@ -78,6 +78,8 @@ class _Block:
         return bool(self.lines)
 
 
+_NEWDOC = re.compile(r"#\s*newdoc\b")
+
 def read_conllu(
     path: str | Path, fields: Iterable[str] = ("upos",), *, max_sentence_len: int | None = None
 ) -> list[Sentence]:
@@ -136,7 +138,10 @@ def _finish(block: _Block, sentences: list[Sentence], where: str) -> None:
         )
     meta = dict(block.meta)
     meta[RAW_KEY] = "\n".join(block.lines)
-    sentences.append(Sentence(words=block.words, tags=block.tags, meta=meta))
+    # "# newdoc" starts a document (for document context); a file without one is one document.
+    new_doc = bool(sentences) and any(_NEWDOC.match(line) for line in block.lines if line.startswith("#"))
+    doc = (sentences[-1].doc + new_doc) if sentences else 0
+    sentences.append(Sentence(words=block.words, tags=block.tags, meta=meta, doc=doc))
 
 
 def _comment_line(line: str, block: _Block, where: str, lineno: int) -> None:
