@@ -117,8 +117,6 @@ class ExportGraph(nn.Module):
         embedder = model.embedder
         if embedder.charlm is not None:
             raise TaggerError("a model with char-LM embeddings cannot be exported to ONNX yet")
-        if model.recipe.data.context_tokens:
-            raise TaggerError("a model that reads document context (data.context_tokens) cannot be exported to ONNX yet")
         self.word, self.casing = embedder.word, embedder.casing
         chars = embedder.chars
         self.chars = PaddedCharLSTM(chars) if isinstance(chars, CharLSTM) else chars
@@ -224,6 +222,9 @@ def export_model(model_dir: str | Path, out_dir: str | Path, fmt: str = "onnx", 
     except ImportError:
         raise TaggerError("export needs onnx and onnxruntime: pip install 'tagger[export]'") from None
     model = load_model(model_dir)
+    if model.recipe.data.context_tokens:  # the graph takes sentences, not documents
+        raise TaggerError("a model that reads document context (data.context_tokens) cannot be exported to ONNX yet",
+                          model_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise TaggerError("the export target exists and is not a directory", out)

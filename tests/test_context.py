@@ -236,3 +236,10 @@ def test_conllu_newdoc_comments_start_documents(tmp_path):
                     + "# newdoc id = b\n" + row.format(w="three") + "\n")
     assert [s.doc for s in read_conllu(path)] == [0, 0, 1]
     assert [i.doc for i in read_input(path, InputFormat.conllu)] == [0, 0, 1]
+
+
+def test_export_refuses_a_context_model_in_one_line(context_model, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    result = runner.invoke(app, ["export", str(context_model), str(tmp_path / "out")])
+    assert result.exit_code == 1 and "document context" in result.output and not (tmp_path / "out").exists()
