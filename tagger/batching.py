@@ -329,13 +329,20 @@ def _stack_cats(values: Sequence[Tensor]) -> Tensor:
     return torch.cat(list(values)) if values[0].dtype == torch.long else torch.stack(list(values))
 
 
+LM_CHARS = 200_000  # characters per eval batch through the char LMs (a document each, with embed.charlm_context)
+
+
 def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_000) -> Iterator[Batch]:
-    """Longest first, so a batch pads little and one huge sentence is a batch of its own."""
+    """Longest first, so a batch pads little and one huge sentence is a batch of its own;
+    with char LMs, a batch also holds at most ``LM_CHARS`` characters of LM input."""
     order = sorted(range(len(data)), key=lambda i: -len(data[i]))
     start = 0
     while start < len(order):
         longest = len(data[order[start]])
         size = max(1, min(batch_size, max_tokens // max(longest, 1)))
+        if data[order[start]].lm:
+            chars = max(next(iter(data[i].lm.values()))[0].shape[0] for i in order[start : start + size])
+            size = max(1, min(size, LM_CHARS // chars))
         chunk = order[start : start + size]
         yield collate([data[i] for i in chunk], chunk)
         start += size

@@ -243,3 +243,16 @@ def test_export_refuses_a_context_model_in_one_line(context_model, tmp_path):
     pytest.importorskip("onnxruntime")
     result = runner.invoke(app, ["export", str(context_model), str(tmp_path / "out")])
     assert result.exit_code == 1 and "document context" in result.output and not (tmp_path / "out").exists()
+
+
+def test_eval_batches_hold_a_bounded_number_of_char_lm_characters():
+    from tagger.batching import LM_CHARS, Encoded, eval_batches
+
+    def item(chars: int) -> Encoded:
+        return Encoded(words=torch.ones(3, dtype=torch.long), casing=torch.ones(3, dtype=torch.long),
+                       chars=torch.ones(3, 2, dtype=torch.long),
+                       lm={"fwd": (torch.ones(chars, dtype=torch.long), torch.tensor([1, 2, 3]))})
+
+    whole_documents = [item(LM_CHARS // 2) for _ in range(5)]  # e.g. embed.charlm_context = -1
+    assert [len(b.index) for b in eval_batches(whole_documents, 256)] == [2, 2, 1]
+    assert [len(b.index) for b in eval_batches([item(40) for _ in range(5)], 256)] == [5]  # sentences: as before
