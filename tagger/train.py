@@ -16,7 +16,7 @@ from .batching import build_vocabs, eval_batches, singleton_mask, train_batches
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint
 from .config import Recipe
 from .corpus import load_corpus
-from .data import describe_schemes
+from .data import describe_schemes, document_spans
 from .device import set_threads
 from .distributed import Dist, check_same, split, unsplit
 from .distributed import setup as setup_distributed
@@ -208,6 +208,10 @@ def _train(recipe: Recipe, run_dir: Path, console: Console, ckpt: Any, checkpoin
             f"process, effective batch {task.global_batch} sentences per step; lr {recipe.train.lr:.2e} as set "
             "(not scaled with the number of processes)"
         )
+    if recipe.data.context_tokens or (model.vocabs.charlm and recipe.embed.charlm_context):
+        docs = len(document_spans([s.doc for s in corpus["train"]]))
+        console.log(f"document context: {recipe.data.context_tokens} words each side (char LMs: "
+                    f"{recipe.embed.charlm_context} more); {docs:,} training documents")
     task.prepare(console)
     trainer = Trainer(task, recipe.train, run_dir, console, checkpoint_every=checkpoint_every, dist=dist)
     return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
