@@ -32,18 +32,52 @@ _LOCK = threading.Lock()
 
 def cached_model(model: Any, device: str = "cpu") -> Any:
     """A :class:`tagger.Tagger` for ``model`` (a model or run directory, or a Tagger),
-    loaded once per process and device."""
-    from .model import resolve_model_dir
-    from .predict import Tagger
-
-    if isinstance(model, Tagger):
+    loaded once per process and device; for a ``tagger export`` directory a
+    :class:`tagger.runtime.Runtime` (ONNX Runtime, PyTorch never imported)."""
+    if not isinstance(model, (str, Path)):  # a Tagger (or Runtime) already loaded
         return model
-    key = (str(resolve_model_dir(model).resolve()), device)
+    if _is_export(model):
+        if device not in ("cpu", "auto"):
+            raise TaggerError(f"an export directory runs on the CPU (ONNX Runtime), not device '{device}'", model)
+        key, load = (str(Path(model).resolve()), "onnx"), _load_export
+    else:
+        from .modeldir import resolve_model_dir
+        from .predict import Tagger
+
+        key, load = (str(resolve_model_dir(model).resolve()), device), Tagger.load
     with _LOCK:
         tagger = _MODELS.get(key)
         if tagger is None:
-            tagger = _MODELS[key] = Tagger.load(key[0], device)
+            tagger = _MODELS[key] = load(key[0], device)
     return tagger
+
+
+def _is_export(model: Any) -> bool:
+    from .runtime import is_export_dir
+
+    return isinstance(model, (str, Path)) and is_export_dir(model)
+
+
+def _load_export(directory: str, device: str) -> Any:
+    from .runtime import load
+
+    return load(directory, threads=_THREADS.get("threads"))
+
+
+_THREADS: dict[str, int | None] = {}  # the threads asked for: an export's session is made with them
+
+
+def _set_threads(model: Any, threads: int | None) -> None:
+    """PyTorch's threads, or (an export directory) the threads of its ONNX Runtime session."""
+    if not threads:
+        return
+    if _is_export(model):
+        _THREADS["threads"] = threads
+        return
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _as_words(value: Any) -> list[str]:
@@ -129,11 +163,9 @@ def predict_partition(
 ) -> Iterator[Any]:
     """Tag a partition given as an iterator of pandas DataFrames: a Spark ``mapInPandas``
     function (``functools.partial(tagger.predict_partition, model=MODEL)``). ``threads``
-    sets PyTorch's threads in the executor (one by default: Spark runs a task per core)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    sets PyTorch's (or an export's ONNX Runtime) threads in the executor (one by default:
+    Spark runs a task per core)."""
+    _set_threads(model, threads)
     for frame in frames:
         yield predict_batch(frame, model, tokens_column=tokens_column, text_column=text_column, prefix=prefix,
                             device=device, batch_size=batch_size)
@@ -141,25 +173,25 @@ def predict_partition(
 
 def _map_batch(batch: dict, model: str, name: str, text: bool, prefix: str, device: str, threads: int | None,
                stamp: str) -> dict:
-    if threads:
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+    _set_threads(model, threads)
     return predict_columns(batch[name], model, text=text, prefix=prefix, device=device)
 
 
 def _model_info(model: Any) -> tuple[str, list[str], dict[str, list[str]], str]:
     """(model directory, tasks, {sentence task: labels}, a stamp of the weights), from the
     model directory's JSON files (``tagger.modeldir``), without loading the weights."""
-    from .modeldir import WEIGHTS_FILE, read_model_info
-    from .predict import Tagger
-
-    if isinstance(model, Tagger):
+    if not isinstance(model, (str, Path)):
         raise TaggerError("map_predict takes the model directory (each process loads it once), not a loaded Tagger")
-    info = read_model_info(model)
+    if _is_export(model):  # an export directory: ONNX Runtime, no PyTorch
+        from .runtime import ONNX_FILE, read_info
+
+        info, weights_file = read_info(model), ONNX_FILE
+    else:
+        from .modeldir import WEIGHTS_FILE, read_model_info
+
+        info, weights_file = read_model_info(model), WEIGHTS_FILE
     directory = info.directory.resolve()
-    weights = (directory / WEIGHTS_FILE).stat()
+    weights = (directory / weights_file).stat()
     return str(directory), info.task_names, info.sentence_tasks, f"{weights.st_size}:{weights.st_mtime_ns}"
 
 
@@ -169,7 +201,8 @@ def map_predict(
     threads: int | None = None, **map_kwargs: Any,
 ) -> Any:
     """Tag a Hugging Face ``Dataset`` (or each split of a ``DatasetDict``) with the model
-    in ``model``; returns the dataset with the prediction columns added (see the module).
+    in ``model`` (a model directory, or a ``tagger export`` directory: ONNX Runtime, without
+    PyTorch); returns the dataset with the prediction columns added (see the module).
 
     ``batch_size`` rows go to the model at a time (it sorts them by length, so bigger
     batches pad less); ``num_proc`` processes tag shards in parallel, each loading the

@@ -18,6 +18,7 @@ from torch import Tensor
 from .config import Recipe
 from .errors import TaggerError
 from .files import WEIGHTS_FILE, atomic_write, atomic_write_text, read_json_object, read_weights, resolve_dir
+from .modelinfo import ModelInfo, TaskInfo
 from .textfile import read_text
 from .vocab import PAD, Vocab, casing, word_key
 
@@ -147,41 +148,6 @@ def config_dict(recipe: Recipe) -> dict:
 
 
 # -- what a model does, without building it ---------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    name: str
-    kind: str  # the head: crf, softmax, classify, ...
-    level: str  # "token" (a label per word) or "sentence" (labels per sentence)
-    span: bool  # BIO spans (token tasks only)
-    multi_label: bool  # any number of labels per sentence (sentence tasks only)
-    attention: bool  # a sentence task pooled by attention: it has weights to explain
-    labels: list[str]  # the label set, without the padding entry
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    tasks: list[TaskInfo]
-    tokenizer: str
-    directory: Path | None = None
-
-    @property
-    def task_names(self) -> list[str]:
-        return [t.name for t in self.tasks]
-
-    @property
-    def sentence_tasks(self) -> dict[str, list[str]]:
-        """{sentence task: its labels}, in head order."""
-        return {t.name: t.labels for t in self.tasks if t.level == "sentence"}
-
-    @property
-    def span_tasks(self) -> list[str]:
-        return [t.name for t in self.tasks if t.span]
-
-    @property
-    def attention_tasks(self) -> list[str]:
-        return [t.name for t in self.tasks if t.attention]
 
 
 def model_info(recipe: Recipe, vocabs: Vocabs, directory: Path | None = None) -> ModelInfo:

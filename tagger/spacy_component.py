@@ -11,6 +11,10 @@
 The factory ``bilstm_tagger`` is registered through the ``spacy_factories``
 entry point, so spaCy finds it without ``import tagger``.
 
+``model`` is a model directory (run by PyTorch) or a ``tagger export`` directory,
+run by ONNX Runtime (:mod:`tagger.runtime`): then this module never imports
+PyTorch, and the pipeline saves and loads the export's files.
+
 What the component writes, per head of the model:
 
 * the entity head (``ents_task``; by default the span task named ``ner``, else the
@@ -43,8 +47,8 @@ sentence is tagged on its own, as the model was trained; otherwise the whole
 Doc is one sequence.
 
 Saving: ``nlp.to_disk`` writes the model's three files (``config.json``,
-``vocab.json``, ``model.safetensors``) into the component's folder and
-``to_bytes`` packs the same three in msgpack; loading reads JSON and
+``vocab.json``, ``model.safetensors``; for an export ``export.json``, ``vocab.json``,
+``model.onnx``) into the component's folder and ``to_bytes`` packs the same three in msgpack; loading reads JSON and
 safetensors only, never a pickle. A saved pipeline does not need the original
 model folder: when the ``model`` path in its config cannot be read at load time,
 the component waits for ``from_disk``/``from_bytes`` to fill it, and only a
@@ -57,10 +61,9 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import srsly
-import torch
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
@@ -68,9 +71,12 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
 from .errors import TaggerError
-from .model import SequenceTagger, load_model, model_from_parts, model_parts
-from .predict import Tagger, resolve_device
+from .runtime import Runtime, is_export_dir
 from .schemes import spans as bio_spans
+
+if TYPE_CHECKING:  # PyTorch is imported only for a PyTorch model: an export runs without it
+    from .model import SequenceTagger
+    from .predict import Tagger
 
 FACTORY = "bilstm_tagger"
 ENTS_MODES = ("overwrite", "fill")
@@ -148,7 +154,7 @@ class BilstmTaggerComponent:
         self,
         name: str = FACTORY,
         *,
-        model: str | Path | SequenceTagger | None = None,
+        model: str | Path | SequenceTagger | Runtime | None = None,
         ents_mode: str = "overwrite",
         ents_task: str | None = None,
         token_attrs: dict[str, str] | None = None,
@@ -170,10 +176,10 @@ class BilstmTaggerComponent:
         self.by_sentence = by_sentence
         self.join_hyphens = join_hyphens
         self.batch_size = batch_size
-        self.device = resolve_device(device)
+        self.device = str(device)  # resolved (by PyTorch) when a PyTorch model is loaded
         self._ents_task_option = ents_task
         self._token_attrs_option = token_attrs
-        self.tagger: Tagger | None = None
+        self.tagger: Tagger | Runtime | None = None
         self._pid = os.getpid()
         self._missing: TaggerError | None = None  # why there is no model yet
         # Filled by _use: where each task's labels go.
@@ -181,11 +187,11 @@ class BilstmTaggerComponent:
         self.span_group_tasks: list[str] = []
         self.token_targets: dict[str, str] = {}
         self.cats_tasks: list[str] = []
-        if isinstance(model, SequenceTagger):
+        if model is not None and not isinstance(model, (str, Path)):  # a SequenceTagger or a Runtime
             self._use(model)
         elif model is not None:
             try:
-                self._use(load_model(model, self.device))
+                self._use(self._load(model))
             except TaggerError as err:
                 # spacy.load builds the component from the saved config (whose model
                 # path may be gone) and then calls from_disk: wait for that.
@@ -193,10 +199,34 @@ class BilstmTaggerComponent:
 
     # -- the model ---------------------------------------------------------
 
-    def _use(self, model: SequenceTagger) -> None:
-        model = model.to(self.device).eval()
-        heads = model.recipe.heads
-        span_tasks = [h.task for h in heads if h.span]
+    def _load(self, path: str | Path) -> SequenceTagger | Runtime:
+        """A model directory through PyTorch; a ``tagger export`` directory through ONNX
+        Runtime, without importing PyTorch."""
+        if is_export_dir(path):
+            from .runtime import load as load_export
+
+            return load_export(path, batch_size=self.batch_size)
+        from .device import resolve_device
+        from .model import load_model
+
+        return load_model(path, resolve_device(self.device))
+
+    def _wrap(self, model: SequenceTagger | Runtime) -> Tagger | Runtime:
+        if isinstance(model, Runtime):
+            if self.device not in ("cpu", "auto"):
+                raise TaggerError(f"an export directory runs on the CPU (ONNX Runtime), not device '{self.device}'")
+            return model
+        if hasattr(model, "predict_all"):  # already a Tagger
+            return model
+        from .device import resolve_device
+        from .predict import Tagger
+
+        return Tagger(model.to(resolve_device(self.device)).eval(), self.batch_size)
+
+    def _use(self, model: SequenceTagger | Tagger | Runtime) -> None:
+        tagger = self._wrap(model)
+        info = tagger.info
+        span_tasks = info.span_tasks
         ents_task = self._ents_task_option
         if ents_task is None:
             ents_task = "ner" if "ner" in span_tasks else (span_tasks[0] if span_tasks else None)
@@ -205,27 +235,26 @@ class BilstmTaggerComponent:
                 f"ents_task '{ents_task}' is not a span task of this model "
                 f"(span tasks: {', '.join(span_tasks) or 'none'})"
             )
-        cats_tasks = model.sentence_tasks  # classification heads: doc.cats, not tokens
-        unknown = sorted(set(self._token_attrs_option) - {h.task for h in heads if not h.span and h.task not in cats_tasks})
+        token_tasks = {t.name: t for t in info.tasks if t.level == "token" and not t.span}
+        unknown = sorted(set(self._token_attrs_option) - set(token_tasks))
         if unknown:
             raise TaggerError(f"token_attrs names '{unknown[0]}', which is not a token task of this model")
         targets = {}
-        for head in heads:
-            if head.span or head.task in cats_tasks:
-                continue
-            target = self._token_attrs_option.get(head.task)
+        for name, task in token_tasks.items():
+            target = self._token_attrs_option.get(name)
             if target is None:
-                target = "pos" if looks_upos(model.vocabs.labels[head.task].itos) else "tag"
+                target = "pos" if looks_upos(task.labels) else "tag"
             if target != "none":
-                targets[head.task] = target
-        self.tagger = Tagger(model, self.batch_size)
+                targets[name] = target
+        self.tagger = tagger
         self.ents_task = ents_task
         self.span_group_tasks = [t for t in span_tasks if t != ents_task]
         self.token_targets = targets
-        self.cats_tasks = cats_tasks
+        self.cats_tasks = list(info.sentence_tasks)  # classification heads: doc.cats, not tokens
+        self._tasks = {t.name: t for t in info.tasks}
         self._missing = None
 
-    def _require(self) -> Tagger:
+    def _require(self) -> Tagger | Runtime:
         if self.tagger is None:
             reason = f": {self._missing}" if self._missing else ""
             raise TaggerError(
@@ -235,14 +264,20 @@ class BilstmTaggerComponent:
         self.tagger.batch_size = self.batch_size
         if os.getpid() != self._pid:
             # A forked worker (nlp.pipe(n_process=N) on Linux): PyTorch's OpenMP pool
-            # does not survive fork and hangs at the first parallel op; one thread per
-            # worker is what n_process wants anyway.
-            torch.set_num_threads(1)
+            # (and ONNX Runtime's thread pool) does not survive fork and hangs at the
+            # first parallel op; one thread per worker is what n_process wants anyway.
+            if isinstance(self.tagger, Runtime):
+                self.tagger.set_threads(1)
+            else:
+                import torch
+
+                torch.set_num_threads(1)
             self._pid = os.getpid()
         return self.tagger
 
     @property
-    def model(self) -> SequenceTagger:
+    def model(self) -> SequenceTagger | Runtime:
+        """The PyTorch model, or for an export directory its :class:`tagger.runtime.Runtime`."""
         # spaCy (and Python's runtime protocols) probe components with hasattr(),
         # which only treats AttributeError as "absent": any other error escapes.
         if self.tagger is None:
@@ -250,15 +285,16 @@ class BilstmTaggerComponent:
                 self._require()
             except TaggerError as err:
                 raise ComponentHasNoModel(err.message) from None
-        return self._require().model
+        tagger = self._require()
+        return tagger if isinstance(tagger, Runtime) else tagger.model
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Entity types of the entity head (spaCy shows these in ``nlp.pipe_labels``)."""
         if self.tagger is None or self.ents_task is None:
             return ()
-        itos = self.tagger.model.vocabs.labels[self.ents_task].itos
-        return tuple(sorted({label[2:] for label in itos if label[:2] in ("B-", "I-")}))
+        labels = self._tasks[self.ents_task].labels
+        return tuple(sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")}))
 
     # -- tagging -----------------------------------------------------------
 
@@ -416,22 +452,26 @@ class BilstmTaggerComponent:
         for attr in sorted(set(self.token_targets.values())):
             scores.update(Scorer.score_token_attr(examples, attr, **kwargs))
         if self.cats_tasks:
-            heads = {h.task: h for h in self.model.recipe.heads}
             labels = [
                 label if len(self.cats_tasks) == 1 else f"{task}:{label}"
                 for task in self.cats_tasks
-                for label in self.model.vocabs.labels[task].itos
+                for label in self._tasks[task].labels
             ]
-            multi = any(heads[t].multi_label for t in self.cats_tasks)
+            multi = any(self._tasks[t].multi_label for t in self.cats_tasks)
             scores.update(Scorer.score_cats(examples, "cats", labels=labels, multi_label=multi, **kwargs))
         return scores
 
     # -- serialization -----------------------------------------------------
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        model = self.model
+        if isinstance(model, Runtime):  # an export: its three files, as they are
+            return srsly.msgpack_dumps({"export": model.to_parts()})
         from safetensors.torch import save
 
-        config, vocab_json, weights = model_parts(self.model)
+        from .model import model_parts
+
+        config, vocab_json, weights = model_parts(model)
         return srsly.msgpack_dumps(
             {
                 "config": json.dumps(config),
@@ -441,11 +481,20 @@ class BilstmTaggerComponent:
         )
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "BilstmTaggerComponent":
-        from safetensors.torch import load
-
         origin = f"<{self.name} bytes>"
         try:
             msg = srsly.msgpack_loads(bytes_data)
+            export = msg.get("export") if isinstance(msg, dict) else None
+        except Exception as err:  # msgpack raises its own types
+            raise TaggerError(f"not a serialized {FACTORY} component ({type(err).__name__}: {err})", origin) from None
+        if isinstance(export, dict):
+            self._use(Runtime.from_parts(export, origin, batch_size=self.batch_size))
+            return self
+        from safetensors.torch import load
+
+        from .model import model_from_parts
+
+        try:
             config = json.loads(msg["config"])
             vocab_json = msg["vocab"]
             weights = load(msg["weights"])
@@ -457,16 +506,18 @@ class BilstmTaggerComponent:
         return self
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
-        # The model directory layout: config.json, vocab.json, model.safetensors,
-        # each written through a temporary file and renamed.
+        # The model directory layout (config.json, vocab.json, model.safetensors) or an
+        # export's (export.json, vocab.json, model.onnx), each file written through a
+        # temporary file and renamed.
         self.model.save(ensure_path(path))
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "BilstmTaggerComponent":
         path = ensure_path(path)
         if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
             raise TaggerError("the component folder is a link to a folder outside the pipeline", path)
-        # load_model refuses files that link outside the folder and reads no pickle.
-        self._use(load_model(path, self.device))
+        # load_model refuses files that link outside the folder and reads no pickle; an
+        # export directory is JSON and an ONNX graph, read by ONNX Runtime.
+        self._use(self._load(path))
         return self
 
     def __reduce__(self):
@@ -479,7 +530,7 @@ class BilstmTaggerComponent:
             "by_sentence": self.by_sentence,
             "join_hyphens": self.join_hyphens,
             "batch_size": self.batch_size,
-            "device": str(self.device),
+            "device": self.device,
         }
         return (_restore, (self.name, options, state))
 

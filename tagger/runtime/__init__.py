@@ -13,6 +13,7 @@ transition scores of the constrained Viterbi decode, which runs here in NumPy).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import TaggerError
+from ..modelinfo import ModelInfo, TaskInfo
 from ..schemes import spans as bio_spans
 from ..tokenize import get_tokenizer
+from ..vocab import PAD
 from .decode import argmax_labels, choose_classes, viterbi
 from .inputs import Features, batch_arrays, batch_order
 
@@ -37,32 +40,65 @@ def is_export_dir(path: str | Path) -> bool:
 
 def _read_json(path: Path) -> dict:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise TaggerError(f"not an export directory: {path.name} is missing", path.parent) from None
+    return _parse_json(data, path)
+
+
+def _parse_json(data: bytes | str, origin: Any) -> dict:
+    try:
+        value = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise TaggerError(f"not valid JSON ({err})", path) from None
+        raise TaggerError(f"not valid JSON ({err})", origin) from None
     if not isinstance(value, dict):
-        raise TaggerError("expected a JSON object", path)
+        raise TaggerError("expected a JSON object", origin)
     return value
 
 
-def _session(path: Path, threads: int | None) -> Any:
+def _check_meta(meta: dict, origin: Any) -> dict:
+    if meta.get("format") != EXPORT_FORMAT or meta.get("format_version") != 1:
+        raise TaggerError(f"not a tagger export (expected format '{EXPORT_FORMAT}', version 1)", origin)
+    return meta
+
+
+def _info(meta: dict, directory: Path | None, origin: Any) -> ModelInfo:
+    """The export's tasks as :class:`tagger.modelinfo.ModelInfo` (as ``Tagger.info`` gives them)."""
+    recipe_heads = (meta.get("recipe") or {}).get("heads") or []
+    pooling = {h.get("task"): h.get("pooling") for h in recipe_heads if isinstance(h, dict)}
+    try:
+        tasks = [TaskInfo(name=h["task"], kind=h["kind"], level=h["level"], span=bool(h["span"]) and h["level"] == "token",
+                          multi_label=bool(h.get("multi_label")),
+                          attention=h["level"] == "sentence" and pooling.get(h["task"]) == "attention",
+                          labels=[label for label in h["labels"] if label != PAD]) for h in meta["heads"]]
+    except (KeyError, TypeError) as err:
+        raise TaggerError(f"malformed export metadata ({err!r})", origin) from None
+    return ModelInfo(tasks, meta.get("tokenizer") or "conll", directory)
+
+
+def read_info(path: str | Path) -> ModelInfo:
+    """The tasks and tokenizer of an export directory, from its ``export.json`` alone (no session)."""
+    directory = Path(path)
+    return _info(_check_meta(_read_json(directory / EXPORT_FILE), directory / EXPORT_FILE), directory, directory / EXPORT_FILE)
+
+
+def _session(source: Path | bytes, threads: int | None, origin: Any) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
         raise TaggerError("the torch-free runtime needs onnxruntime: pip install 'tagger[export]'") from None
-    if not path.is_file():
-        raise TaggerError(f"not an export directory: {path.name} is missing", path.parent)
+    if isinstance(source, Path) and not source.is_file():
+        raise TaggerError(f"not an export directory: {source.name} is missing", source.parent)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about shapes a batch does not fix are noise
     if threads:
         options.intra_op_num_threads = options.inter_op_num_threads = threads
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                    providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's own error types: InvalidProtobuf, Fail, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TaggerError(f"not a readable ONNX model ({reason[:200]})", path) from None
+        raise TaggerError(f"not a readable ONNX model ({reason[:200]})", origin) from None
 
 
 class Runtime:
@@ -72,26 +108,66 @@ class Runtime:
         directory = Path(directory)
         if not directory.is_dir():
             raise TaggerError("export directory does not exist", directory)
-        self.directory = directory
-        self.meta = _read_json(directory / EXPORT_FILE)
-        if self.meta.get("format") != EXPORT_FORMAT or self.meta.get("format_version") != 1:
-            raise TaggerError(f"not a tagger export (expected format '{EXPORT_FORMAT}', version 1)", directory / EXPORT_FILE)
-        vocab = _read_json(directory / VOCAB_FILE)
+        meta, vocab = _read_json(directory / EXPORT_FILE), _read_json(directory / VOCAB_FILE)
+        self._setup(meta, vocab, directory / ONNX_FILE, directory, threads, batch_size)
+        self._parts: dict[str, bytes] | None = None
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, bytes], origin: str = "<export>", threads: int | None = None,
+                   batch_size: int = 64) -> Runtime:
+        """A runtime from the three files' contents (``to_parts``), e.g. a spaCy pipeline's bytes."""
+        missing = [name for name in (EXPORT_FILE, VOCAB_FILE, ONNX_FILE) if not isinstance(parts.get(name), bytes)]
+        if missing:
+            raise TaggerError(f"not a tagger export: no {missing[0]}", origin)
+        self = cls.__new__(cls)
+        meta, vocab = _parse_json(parts[EXPORT_FILE], f"{origin} {EXPORT_FILE}"), _parse_json(parts[VOCAB_FILE], origin)
+        self._setup(meta, vocab, parts[ONNX_FILE], None, threads, batch_size, origin)
+        self._parts = dict(parts)
+        return self
+
+    def _setup(self, meta: dict, vocab: dict, source: Path | bytes, directory: Path | None, threads: int | None,
+               batch_size: int, origin: Any = None) -> None:
+        self.directory, self.meta, self._source = directory, meta, source
+        meta_origin = directory / EXPORT_FILE if directory else origin
+        _check_meta(meta, meta_origin)
+        self.info = _info(meta, directory, meta_origin)
         try:
             self.features = Features(vocab)
             self.heads = {h["task"]: h for h in self.meta["heads"]}
         except (KeyError, TypeError) as err:
-            raise TaggerError(f"malformed export metadata ({err!r})", directory / EXPORT_FILE) from None
-        self.session = _session(directory / ONNX_FILE, threads)
+            raise TaggerError(f"malformed export metadata ({err!r})", meta_origin) from None
+        onnx_origin = directory / ONNX_FILE if directory else origin
+        self.session = _session(source, threads, onnx_origin)
         self._inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         wanted = [f"scores.{task}" for task in self.heads]
         if outputs != wanted or not set(self._inputs) <= {"words", "casing", "chars", "char_index", "lengths"}:
             raise TaggerError(f"not a tagger graph for this export.json (outputs {', '.join(outputs)}; expected "
-                              f"{', '.join(wanted)})", directory / ONNX_FILE)
+                              f"{', '.join(wanted)})", onnx_origin)
         self.batch_size = batch_size
         self.tokenizer = get_tokenizer(self.meta.get("tokenizer") or "conll")
         self.quantize = self.meta.get("quantize")
+
+    def set_threads(self, threads: int | None) -> None:
+        """A new ONNX Runtime session on ``threads`` threads (e.g. in a forked worker, whose
+        copy of the parent's thread pool is not usable)."""
+        self.session = _session(self._source, threads, self.directory or "<export>")
+
+    def to_parts(self) -> dict[str, bytes]:
+        """The export's three files by name, as bytes (``from_parts`` reads them back)."""
+        if self._parts is not None:
+            return dict(self._parts)
+        return {name: (self.directory / name).read_bytes() for name in (EXPORT_FILE, VOCAB_FILE, ONNX_FILE)}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the export's three files into ``directory`` (each through a temporary file)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in self.to_parts().items():
+            tmp = directory / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, directory / name)
+        return directory
 
     @property
     def tasks(self) -> list[str]:
