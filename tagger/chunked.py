@@ -1,5 +1,6 @@
 """One chunked predictor for every way of tagging many sentences: ``tagger predict``
-(in this process, in ``--workers`` processes, and from an export directory),
+(in this process, in ``--workers`` processes, and from an export directory:
+:func:`predict_export`),
 ``Tagger.predict_stream``, ``map_predict`` and the Spark/Ray functions.
 
 Input items (raw strings, split by the model's own tokenizer, or token lists) are
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 TRIM_EVERY = 8  # chunks between returns of freed heap memory to the OS (see outputs.release_freed_memory)
 
@@ -93,3 +95,23 @@ def format_chunk(chunk: Chunk, fmt: str, span_tasks: set[str]) -> str:
 
     output_format = OutputFormat(fmt)
     return "".join(format_prediction(w, labels, output_format, span_tasks, p) for w, labels, p in chunk.records())
+
+
+def predict_export(
+    model_dir: Path, texts: Optional[list[str]], input_file: Optional[Path], input_format: Any, output_format: Any,
+    output: Optional[Path], batch_size: int, threads: Optional[int],
+) -> None:
+    """``tagger predict EXPORT_DIR``: tagging through ONNX Runtime, PyTorch never imported;
+    formats spans, conll and jsonl, written chunk by chunk as ``predict`` does."""
+    from .errors import TaggerError
+    from .outputs import LazyOutput, OutputFormat, read_input
+    from .runtime import load
+
+    if output_format not in (OutputFormat.spans, OutputFormat.conll, OutputFormat.jsonl):
+        raise TaggerError(f"an export directory writes --format spans, conll or jsonl (not {output_format.value})")
+    runtime = load(model_dir, threads=threads, batch_size=batch_size)
+    span_tasks = {task for task, head in runtime.heads.items() if head["span"]}
+    source = iter(texts) if texts else read_input(input_file, input_format)
+    with LazyOutput(output) as out:
+        for tagged in predict_chunks(runtime, chunked(source, 4 * batch_size)):
+            out.write(format_chunk(tagged, output_format.value, span_tasks))

@@ -145,3 +145,24 @@ def test_cli_predict_on_an_export_imports_no_torch_spacy_or_datasets(exported):
                 if line.startswith("import time:") and "|" in line}
     assert "onnxruntime" in imported and "tagger" in imported  # the parse sees the imports
     assert imported & {"torch", "spacy", "datasets", "thinc", "safetensors", "pyarrow"} == set()
+    assert "typer" not in imported and "rich" not in imported  # tagger.launch's short way, not tagger.cli
+
+
+@pytest.mark.parametrize("args", [
+    ["Peter Blair went to Paris .", "EU rejects it", "--format", "conll"],
+    ["--format=jsonl", "Peter Blair went to Paris .", "--batch-size", "2", "--threads=1"],
+    ["Peter Blair went to Paris .", "--format", "html"],  # refused, as one line
+    ["Peter Blair went to Paris .", "--quantize", "int8"],  # not the short way's: tagger.cli refuses it
+])
+def test_the_short_way_to_predict_an_export_writes_what_tagger_cli_writes(exported, args):
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    _, export_dir = exported
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "tagger", "predict", str(export_dir), *args], capture_output=True,
+                          text=True, timeout=120, env=env)
+    want = CliRunner().invoke(app, ["predict", str(export_dir), *args])
+    assert done.returncode == want.exit_code
+    assert (done.stdout + done.stderr).strip() == want.output.strip()
