@@ -3,6 +3,7 @@
     nice -n 10 python bench/seq2seq_multi30k.py --attention bahdanau none --minutes 25 \
         --set vocab.size=5000 --set model.embed_dim=192 --set model.hidden=192 --set model.dec_hidden=256 --set model.attention_dim=128
     python bench/seq2seq_multi30k.py --table          # the table from the saved results only
+    python bench/seq2seq_multi30k.py --attention none dot luong bahdanau --minutes 7 --name seq2seq_attention_7min
 
 Trains the ``multi30k`` recipe (bidirectional GRU encoder, GRU decoder with input
 feeding, BPE subwords learned on the training split) once per attention kind, each for
@@ -40,14 +41,14 @@ from tagger.seq2seq.metrics import bleu_by_length, bleu_report  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "seq2seq_multi30k.json"
 
 
-def train_variant(data_dir: Path, attention: str, minutes: float, overrides: list[str]) -> dict:
+def train_variant(data_dir: Path, attention: str, minutes: float, overrides: list[str], name: str) -> dict:
     """``tagger train multi30k`` (the shared Trainer: the recipe's optimizer, plateau schedule
     and early stopping on validation BLEU) with ``attention``, one thread, ``minutes`` of budget."""
     from tagger.seq2seq.train import train_seq2seq
 
     recipe = load_seq2seq_recipe("multi30k", [f"data.data_dir='{data_dir}'", f"model.attention='{attention}'",
                                               f"train.max_minutes={minutes}", "train.threads=1", *overrides])
-    run_dir = Path("runs") / "bench-seq2seq" / attention
+    run_dir = Path("runs") / ("bench-seq2seq" if name == RESULTS.stem else name) / attention
     result = train_seq2seq(recipe, run_dir)
     history = [{"epoch": r.epoch, "minutes": round(r.elapsed / 60, 1), "loss": round(r.train_loss, 3),
                 "bleu": r.dev["bleu"], "lr": r.lr} for r in result.epochs]
@@ -97,8 +98,10 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=20.0, help="training budget per variant")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override, e.g. vocab.size=5000")
     parser.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
+    parser.add_argument("--name", default=RESULTS.stem, help="results file bench/results/NAME.json (and runs/NAME/)")
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"variants": {}}
+    path = RESULTS.with_name(f"{args.name}.json")
+    results = json.loads(path.read_text()) if path.exists() else {"variants": {}}
     if args.table:
         print(table(results))
         return 0
@@ -109,13 +112,13 @@ def main() -> int:
     torch.set_num_threads(1)
     for attention in args.attention:
         load = os.getloadavg()
-        result = train_variant(data_dir, attention, args.minutes, args.overrides)
+        result = train_variant(data_dir, attention, args.minutes, args.overrides, args.name)
         result |= {"overrides": args.overrides, "budget_minutes": args.minutes, "load_before": [round(x, 2) for x in load],
                    "load_after": [round(x, 2) for x in os.getloadavg()], "threads": 1, "cpu": platform.processor() or platform.machine(),
                    "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv])}
         results["variants"][attention] = result
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
         print(table(results), flush=True)
     return 0
 
