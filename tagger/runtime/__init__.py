@@ -13,13 +13,13 @@ transition scores of the constrained Viterbi decode, which runs here in NumPy).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import TaggerError
 from ..modelinfo import ModelInfo, TaskInfo
 from ..schemes import spans as bio_spans
@@ -164,9 +164,7 @@ class Runtime:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for name, data in self.to_parts().items():
-            tmp = directory / f".{name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, directory / name)
+            atomic_write(directory / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
         return directory
 
     @property
