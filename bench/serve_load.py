@@ -10,7 +10,9 @@ Sentences are CoNLL-2003's valid split (``$TAGGER_DATA_DIR/conll2003`` or
 
 1. offline: ``Tagger.predict_all`` over every sentence in chunks of 1,024, the way
    ``tagger predict`` runs it, on ``--threads`` PyTorch threads (best of 3; process
-   start and model load not counted): words/s;
+   start and model load not counted): words/s; and the model alone (no HTTP) on the
+   batches each ``--clients`` count makes, one sentence per client: the most a load
+   phase can reach;
 2. ``tagger serve MODEL --threads N`` in a child process on 127.0.0.1 (a free port);
 3. for each ``--clients`` count (16, then 256): that many concurrent clients (aiohttp,
    else httpx), each sending one sentence per request and the next as soon as the
@@ -79,6 +81,34 @@ def offline_words_per_second(model: Path, sentences: list[list[str]], threads: i
             loaded.predict_all(sentences[i : i + 1024])
         best, best_cpu = min(best, time.perf_counter() - start), min(best_cpu, time.process_time() - start_cpu)
     return words / best, words / best_cpu
+
+
+def client_batches(sentences: list[list[str]], clients: int) -> list[list[list[str]]]:
+    """The batches the server forms when ``clients`` clients each have one request in
+    flight: one sentence from each client, where :class:`Load` starts them apart."""
+    starts = [i * len(sentences) // clients for i in range(clients)]
+    rounds = len(sentences) // clients
+    return [[sentences[(start + k) % len(sentences)] for start in starts] for k in range(rounds)]
+
+
+def model_alone_words_per_second(model: Path, sentences: list[list[str]], clients: int, threads: int) -> float:
+    """The ceiling of a load phase: the server's own call (``predict_with_proba``) on
+    the batches ``clients`` clients make, with no HTTP at all (best of 2, in this process)."""
+    import torch
+
+    import tagger
+
+    torch.set_num_threads(threads)
+    loaded = tagger.load(model)
+    batches = client_batches(sentences, clients)
+    words = sum(len(s) for batch in batches for s in batch)
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        for batch in batches:
+            loaded.predict_with_proba(batch)
+        best = min(best, time.perf_counter() - start)
+    return words / best
 
 
 class Load:
@@ -173,7 +203,9 @@ def latency_ms(latencies: list[float]) -> dict:
     return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": at(1.0)}
 
 
-def run_phase(server, sentences: list[list[str]], clients: int, seconds: float, offline: tuple[float, float]) -> dict:
+def run_phase(server, sentences: list[list[str]], clients: int, seconds: float, offline: tuple[float, float],
+              alone: float) -> dict:
+    """One load phase; ``alone`` is the model's words/s on this many clients' batches without HTTP."""
     pid = server.process.pid
     before, cpu_before = served_counts(server.url), (cpu_seconds(pid), cpu_seconds())
     load = Load(server.url, sentences, clients, seconds)
@@ -185,6 +217,9 @@ def run_phase(server, sentences: list[list[str]], clients: int, seconds: float, 
         "clients": clients, "seconds": round(elapsed, 2), "client": load.library,
         "requests": len(load.latencies), "words": load.words, "words_per_second": round(load.words / elapsed, 1),
         "ratio_to_offline": round(load.words / elapsed / offline[0], 3),
+        # The most the phase could reach: the model alone on batches of one sentence per client.
+        "model_alone_words_per_second": round(alone, 1), "model_alone_ratio_to_offline": round(alone / offline[0], 3),
+        "ratio_to_model_alone": round(load.words / elapsed / alone, 3),
         "requests_per_second": round(len(load.latencies) / elapsed, 1), "latency_ms": latency_ms(load.latencies),
         "errors": load.errors, "timeouts": load.timeouts, "error_samples": load.error_samples,
         "mean_batch_sentences": round((after["sentences"] - before["sentences"]) / batches, 1) if batches else None,
@@ -279,11 +314,14 @@ def main() -> None:
     offline = offline_words_per_second(model, sentences, args.threads)
     console.print(f"offline: {offline[0]:,.0f} words/s ({offline[1]:,.0f} per CPU-second) on {args.threads} "
                   f"thread(s), {len(sentences):,} sentences")
+    alone = {c: model_alone_words_per_second(model, sentences, min(c, args.max_batch), args.threads) for c in args.clients}
+    console.print("the model alone on one sentence per client: "
+                  + ", ".join(f"{c} clients {w:,.0f} words/s ({w / offline[0]:.0%} of offline)" for c, w in alone.items()))
     options = ["--threads", str(args.threads), "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     with tempfile.TemporaryDirectory() as tmp, ServerProcess([f"bench={model}"], Path(tmp) / "log", *options) as server:
         phases = []
         for clients in args.clients:
-            phases.append(run_phase(server, sentences, clients, args.seconds, offline))
+            phases.append(run_phase(server, sentences, clients, args.seconds, offline, alone[clients]))
             console.print(f"{clients} clients: {phases[-1]['words_per_second']:,.0f} words/s")
         soaked = soak(server, sentences, args.soak_minutes) if args.soak_minutes > 0 else None
         bursted = burst(server, args.burst) if args.burst > 0 else None
@@ -304,11 +342,13 @@ def report(result: dict) -> None:
     title = (f"tagger serve under load: {result['model']}, {result['threads']} thread(s), "
              f"offline {result['offline_words_per_second']:,.0f} words/s")
     table = Table(title=title)
-    for column in ("clients", "words/s", "vs offline", "req/s", "p50 ms", "p99 ms", "errors", "mean batch", "RSS MB",
+    for column in ("clients", "words/s", "vs offline", "model alone vs offline", "req/s", "p50 ms", "p99 ms", "errors",
+                   "mean batch", "RSS MB",
                    "cores srv/cli", "per CPU vs offline"):
         table.add_column(column, justify="right")
     for p in result["phases"]:
         table.add_row(str(p["clients"]), f"{p['words_per_second']:,.0f}", f"{p['ratio_to_offline']:.0%}",
+                      f"{p['model_alone_ratio_to_offline']:.0%}",
                       f"{p['requests_per_second']:,.0f}", str(p["latency_ms"]["p50"]), str(p["latency_ms"]["p99"]),
                       str(p["errors"] + p["timeouts"]), str(p["mean_batch_sentences"]), str(p["server_rss_mb"]),
                       f"{p['server_cores']}/{p['client_cores']}", f"{p['cpu_ratio_to_offline']:.0%}")

@@ -72,8 +72,12 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     schedule_state: dict,
     loop: LoopState,
+    average: torch.nn.Module | None = None,
 ) -> None:
+    """``average``: the trainer's moving average of the weights (``train.average``), if any."""
     tensors = unshared({f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    if average is not None:
+        tensors.update({f"average/{k}": v.detach().cpu().clone() for k, v in average.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng/torch"] = torch.get_rng_state()
@@ -96,6 +100,7 @@ class Checkpoint:
     schedule_state: dict
     torch_rng: Tensor
     loop: LoopState
+    average_weights: dict[str, Tensor] = field(default_factory=dict)  # the trainer's weight average
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -119,6 +124,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             schedule_state=json.loads(metadata["schedule"]),
             torch_rng=tensors["rng/torch"],
             loop=loop,
+            average_weights={k[len("average/"):]: v for k, v in tensors.items() if k.startswith("average/")},
         )
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as err:
         raise TaggerError(f"not a usable checkpoint ({err})", path) from None

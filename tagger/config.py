@@ -118,6 +118,10 @@ class TrainConfig:
     eval_every: int = 0  # also score dev every N batches within an epoch (0: at epoch ends only)
     monitor: str | None = None  # task whose dev score picks the best epoch; None = mean over tasks
     clip: float = 5.0
+    # > 0: an exponential moving average of the weights with this decay (e.g. 0.998: about the
+    # last 500 steps) is what dev scores, and what the best model saves (Polyak averaging;
+    # the training weights go on unaveraged). 0: off.
+    average: float = 0.0
     fused: bool = False  # adam/adamw: one fused optimizer kernel (faster on a CPU with big embeddings; not bit-identical)
     seed: int = 1
     device: str = "auto"

@@ -55,6 +55,7 @@ RANGES: dict[str, Callable[[Any], str | None]] = {
     "train.lr_decay": _decay, "train.schedule_patience": _at_least(0), "train.batch_size": _at_least(1),
     "train.eval_batch_size": _at_least(1), "train.max_epochs": _at_least(1), "train.patience": _at_least(1),
     "train.max_minutes": _positive, "train.clip": _finite_at_least_zero, "train.threads": _at_least(0),
+    "train.average": _fraction,
 }
 
 

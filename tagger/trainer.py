@@ -3,7 +3,7 @@
 A family gives the :class:`Trainer` a *task*: its model and the few things only the
 family knows (its batches, their loss, how dev data is scored, how a model directory
 is written). The trainer owns everything else: optimizer and schedule by name,
-gradient clipping, evaluation and early stopping, the best model, checkpoints that
+gradient clipping, a moving average of the weights (``train.average``), evaluation and early stopping, the best model, checkpoints that
 resume exactly, Ctrl-C and SIGTERM, DistributedDataParallel collectives, the
 progress bar, ``metrics.jsonl``, the training plot and the summary table.
 
@@ -48,7 +48,7 @@ from .distributed import Dist
 from .errors import TaggerError
 from .files import atomic_write_text
 from .plots import plot_training
-from .training import OPTIMIZERS, Schedule, StopOnSignal
+from .training import OPTIMIZERS, Schedule, StopOnSignal, WeightAverage
 
 
 @dataclass
@@ -120,6 +120,7 @@ class Trainer:
         steps = getattr(task, "steps_per_epoch", None)
         self.steps = steps() if steps else len(task.batches(random.Random(cfg.seed)))
         self.schedule = Schedule(self.optimizer, cfg, self.steps)
+        self.average = WeightAverage(task.model, cfg.average) if getattr(cfg, "average", 0.0) > 0 else None
         # Scores may be negative (a language model's is minus its held-out loss).
         self.loop = LoopState(epoch_rng=self.rng.getstate(), world_size=self.dist.world, best_score=-math.inf)
 
@@ -199,8 +200,11 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip)
         self.optimizer.step()
         self.schedule.batch_done()
+        global_step = (loop.epoch - 1) * self.steps + loop.step
+        if self.average is not None:
+            self.average.update(global_step)
         if hasattr(self.task, "step_done"):
-            self.task.step_done((loop.epoch - 1) * self.steps + loop.step)
+            self.task.step_done(global_step)
         if step.items:
             loop.total_loss += step.loss.item() * step.items
             loop.seen_sentences += step.items
@@ -228,8 +232,7 @@ class Trainer:
         loop, dist = self.loop, self.dist
         train_seconds = loop.epoch_seconds
         totals = dist.sum([loop.total_loss, loop.seen_tokens, loop.seen_sentences])
-        weights = self.task.evaluation_weights() if hasattr(self.task, "evaluation_weights") else nullcontext()
-        with weights:  # a family may score and save other weights (an average, say)
+        with self.evaluation_weights():
             report, score = dist.broadcast(self.task.evaluate())
             improved = score > loop.best_score
             if improved and dist.main:
@@ -251,6 +254,13 @@ class Trainer:
         if loop.bad_epochs >= self.cfg.patience:
             return f"no dev improvement for {self.cfg.patience} {'evaluations' if self.cfg.eval_every else 'epochs'}"
         return self.over_budget_everywhere(seconds) if end_of_epoch else ""
+
+    def evaluation_weights(self) -> Any:
+        """What dev scores and the best model saves: the weight average (``train.average``),
+        or what the family says (another average, say), or the weights being trained."""
+        if self.average is not None:
+            return self.average.swapped_in()
+        return self.task.evaluation_weights() if hasattr(self.task, "evaluation_weights") else nullcontext()
 
     def next_epoch(self, record: EpochRecord) -> None:
         loop = self.loop
@@ -285,7 +295,8 @@ class Trainer:
         module = self.task.checkpoint_module() if hasattr(self.task, "checkpoint_module") else self.task.model
         try:
             save_checkpoint(self.run_dir / CHECKPOINT_FILE, config=config, vocab_json=vocab_json, model=module,
-                            optimizer=self.optimizer, schedule_state=self.schedule.state_dict(), loop=loop)
+                            optimizer=self.optimizer, schedule_state=self.schedule.state_dict(), loop=loop,
+                            average=self.average)
         finally:
             loop.total_loss, loop.seen_tokens, loop.seen_sentences = mine
 
@@ -307,9 +318,21 @@ class Trainer:
             loop.total_loss, loop.seen_tokens, loop.seen_sentences = 0.0, 0, 0
         loop.world_size = dist.world
         self.records = [EpochRecord.from_dict(r) for r in loop.records]
+        if self.average is not None:
+            self.restore_average(ckpt)
         if hasattr(self.task, "restore"):
             self.task.restore(ckpt)
         self.console.log(f"resuming {self.run_dir} at epoch {loop.epoch}, batch {loop.step}")
+
+    def restore_average(self, ckpt: Checkpoint) -> None:
+        """The weight average from the checkpoint; one written before the trainer kept the
+        average has none, and the average starts again from the restored weights."""
+        if ckpt.average_weights:
+            try:
+                self.average.load_state_dict(ckpt.average_weights)
+            except RuntimeError as err:
+                raise TaggerError(f"the checkpoint's weight average does not fit this model ({str(err)[:120]})",
+                                  self.run_dir / CHECKPOINT_FILE) from None
 
     def write_logs(self) -> None:
         best = self.run_dir / "best"

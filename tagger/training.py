@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -99,6 +101,39 @@ class Schedule:
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+
+class WeightAverage(torch.nn.Module):
+    """An exponential moving average of a model's weights, kept as buffers (so a
+    checkpoint holds it). The decay grows from 0.1 towards ``decay`` over the first
+    steps, so early weights do not linger."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        super().__init__()
+        self.decay = decay
+        self.params = [p for _, p in model.named_parameters()]
+        for name, param in model.named_parameters():
+            self.register_buffer(name.replace(".", "__"), param.detach().clone())
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        weight = 1 - min(self.decay, (1 + step) / (10 + step))
+        for average, param in zip(self.buffers(), self.params):
+            average.lerp_(param, weight)
+
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """The averaged weights in the model for the duration of the block."""
+        kept = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for param, average in zip(self.params, self.buffers()):
+                param.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, value in zip(self.params, kept):
+                    param.copy_(value)
 
 
 def seed_everything(seed: int) -> None:

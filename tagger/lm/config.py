@@ -127,6 +127,7 @@ class LMRecipe:
             *((getattr(section, n) < 1, f"{where}.{n}", f"'{n}' must be at least 1, got {getattr(section, n)}")
               for where, section, n in (("data", self.data, "bptt"), ("train", self.train, "batch_size"),
                                         ("train", self.train, "max_epochs"))),
+            (not 0 <= self.train.average < 1, "train.average", "train.average (a decay) must be in [0, 1)"),
         ]
         raise_first_problem(problems, origin)
 

@@ -135,6 +135,7 @@ class Seq2SeqRecipe:
             (data.format not in DATA_FORMATS, "data.format", f"data.format must be one of {', '.join(DATA_FORMATS)}"),
             (data.source_lang == data.target_lang, "data.target_lang", "data.source_lang and data.target_lang must differ"),
             (data.max_train_tokens < 1, "data.max_train_tokens", "data.max_train_tokens must be positive"),
+            (not 0 <= self.train.average < 1, "train.average", "train.average (a decay) must be in [0, 1)"),
         ]
         raise_first_problem(problems, origin)
 
