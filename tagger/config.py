@@ -49,6 +49,11 @@ class EmbedConfig:
     lowercase: bool = True  # case is carried by the casing feature and the char encoder
     normalize_digits: bool = True
     word_dropout: float = 0.05  # probability of replacing a singleton training word by <unk>
+    # Probability of replacing a training word inside a gold span (a B-/I- label of any span
+    # head: the entities of NER, and the chunks too if a chunking head is trained alongside) by
+    # <unk>, however often it was seen: the model learns to find names it has never seen from
+    # characters, casing and context, as it must on new text. 0: off.
+    entity_dropout: float = 0.0
     casing_dim: int = 16
     char_encoder: str = "cnn"  # cnn | lstm | none
     char_dim: int = 30

@@ -46,6 +46,7 @@ def _finite_at_least_zero(v: Any) -> str | None:
 RANGES: dict[str, Callable[[Any], str | None]] = {
     "data.max_tokens": _at_least(1), "data.context_tokens": _at_least(0), "embed.charlm_context": _at_least(-1),
     "embed.word_dim": _at_least(1), "embed.min_freq": _at_least(1), "embed.word_dropout": _fraction,
+    "embed.entity_dropout": _fraction,
     "embed.casing_dim": _at_least(0), "embed.char_dim": _at_least(1), "embed.char_hidden": _at_least(1),
     "embed.char_kernel": _odd, "embed.max_word_len": _at_least(1), "embed.vectors_max": _at_least(1),
     "embed.dropout": _fraction,

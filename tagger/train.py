@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from .batching import build_vocabs, eval_batches, singleton_mask, train_batches
+from .batching import Batch, build_vocabs, eval_batches, singleton_mask, train_batches
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint
-from .config import Recipe
+from .config import Recipe, is_sentence_head
 from .corpus import load_corpus
 from .data import describe_schemes, document_spans
 from .device import set_threads
@@ -124,6 +124,11 @@ class TaggerTask:
         self.global_batch = recipe.train.batch_size * dist.world
         self.singletons = singletons
         self.unk_id = model.vocabs.words.id(UNK)
+        # task -> [labels] bool: which labels of each span task lie inside an entity (B-, I-)
+        self.entity_labels = {
+            h.task: torch.tensor([label[:2] in ("B-", "I-") for label in model.vocabs.labels[h.task].itos])
+            for h in recipe.heads if h.span and not is_sentence_head(h)
+        }
         self.net: torch.nn.Module | None = None  # the model (DDP-wrapped on several processes), set by prepare()
 
     def prepare(self, console: Console) -> None:
@@ -149,12 +154,21 @@ class TaggerTask:
     def loss(self, batch: Any) -> StepLoss:
         batch, weight = self.dist.shard(batch, self.train_data)
         batch = batch.to(self.dist.device)
-        dropout = self.recipe.embed.word_dropout
-        if dropout > 0:  # singleton training words become <unk> now and then, as unseen words will
-            drop = self.singletons[batch.words] & (torch.rand(batch.words.shape, device=self.dist.device) < dropout)
-            batch.words = batch.words.masked_fill(drop, self.unk_id)
+        batch.words = self.drop_words(batch)
         loss = self.net(batch)
         return StepLoss(loss, len(batch.index) if weight > 0 else 0, batch.num_tokens, weight)
+
+    def drop_words(self, batch: Batch) -> torch.Tensor:
+        """The batch's word ids with some made <unk>, as unseen words will be: singleton
+        training words (``embed.word_dropout``) and words inside gold entities
+        (``embed.entity_dropout``), each with its own probability."""
+        embed, words = self.recipe.embed, batch.words
+        drop = torch.zeros_like(words, dtype=torch.bool)
+        if embed.word_dropout > 0:
+            drop |= self.singletons[words] & (torch.rand(words.shape, device=words.device) < embed.word_dropout)
+        if embed.entity_dropout > 0:
+            drop |= entity_words(batch, self.entity_labels) & (torch.rand(words.shape, device=words.device) < embed.entity_dropout)
+        return words.masked_fill(drop, self.unk_id) if embed.word_dropout > 0 or embed.entity_dropout > 0 else words
 
     def evaluate(self) -> tuple[dict | None, float | None]:
         # Each process decodes its share of the dev set; rank 0 scores the whole.
@@ -180,6 +194,24 @@ class TaggerTask:
             first = first["micro avg" if first.get("multi_label") else "macro avg"]
         return {"dev P": f"{first.get('precision', float('nan')) * 100:.2f}",
                 "dev R": f"{first.get('recall', float('nan')) * 100:.2f}"}
+
+
+def entity_words(batch: Batch, entity_labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B, T] bool: the input words inside a gold entity of any span task. With document
+    context the labels cover only each row's own words, which start at its offset."""
+    inside = None
+    for task, is_entity in entity_labels.items():
+        if task in batch.labels:
+            hit = is_entity.to(batch.words.device)[batch.labels[task]] & batch.head_mask
+            inside = hit if inside is None else inside | hit
+    if inside is None:
+        return torch.zeros_like(batch.words, dtype=torch.bool)
+    if batch.offsets is None:
+        return inside
+    width = batch.words.shape[1]
+    positions = (batch.offsets.to(inside.device)[:, None] + torch.arange(inside.shape[1], device=inside.device)).clamp(max=width - 1)
+    counts = torch.zeros(batch.words.shape, dtype=torch.long, device=inside.device).scatter_add_(1, positions, inside.long())
+    return counts > 0
 
 
 def _train(recipe: Recipe, run_dir: Path, console: Console, ckpt: Any, checkpoint_every: int, dist: Dist) -> TrainResult:
