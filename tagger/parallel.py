@@ -2,7 +2,8 @@
 
 ``tagger predict MODEL --input big.jsonl -o out.jsonl --workers N`` reads the input
 lazily in chunks of sentences, hands each chunk to one of N worker processes (each
-loads the model once and runs PyTorch on one thread) and writes the chunks' output
+loads the model once and runs PyTorch, or for an export directory ONNX Runtime, on one
+thread) and writes the chunks' output
 in input order as they come back. At most ``2 * N`` chunks are in flight, so
 memory does not grow with the input.
 
@@ -76,19 +77,33 @@ def _tag_and_format(tagger: Any, chunk: list[str | list[str]], fmt: str) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model_dir: str, device: str, batch_size: int, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import torch
+def load_for_tagging(model_dir: str | Path, device: str, batch_size: int, threads: int | None = None) -> Any:
+    """What tags the chunks: a :class:`tagger.predict.Tagger`, or for a ``tagger export``
+    directory the torch-free runtime (PyTorch never imported)."""
+    from .runtime import is_export_dir, load
 
-    torch.set_num_threads(threads)
+    if is_export_dir(model_dir):
+        return load(model_dir, threads=threads, batch_size=batch_size)
     from .predict import Tagger
 
+    tagger = Tagger.load(model_dir, device)
+    tagger.batch_size = batch_size
+    return tagger
+
+
+def _init_worker(model_dir: str, device: str, batch_size: int, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from .runtime import is_export_dir
+
+    if not is_export_dir(model_dir):
+        import torch
+
+        torch.set_num_threads(threads)
     try:
-        tagger = Tagger.load(model_dir, device)
+        tagger = load_for_tagging(model_dir, device, batch_size, threads)
     except TaggerError as err:  # reported with the first chunk, as one line
         _WORKER["error"] = err
         return
-    tagger.batch_size = batch_size
     _WORKER.update(tagger=tagger, chunks=0)
 
 
@@ -121,10 +136,7 @@ def tag_chunks(
     record_end(fmt)
     if workers <= 1:
         if tagger is None:
-            from .predict import Tagger
-
-            tagger = Tagger.load(model_dir, device)
-            tagger.batch_size = batch_size
+            tagger = load_for_tagging(model_dir, device, batch_size)
         span_tasks = set(tagger.info.span_tasks)
         for tagged in predict_chunks(tagger, chunks):
             yield format_chunk(tagged, fmt, span_tasks)

@@ -166,3 +166,38 @@ def test_the_short_way_to_predict_an_export_writes_what_tagger_cli_writes(export
     want = CliRunner().invoke(app, ["predict", str(export_dir), *args])
     assert done.returncode == want.exit_code
     assert (done.stdout + done.stderr).strip() == want.output.strip()
+
+
+def test_workers_and_resume_on_an_export_write_what_one_process_writes(exported, tmp_path):
+    """``--workers 2`` (spawned processes, each with its own ONNX Runtime session) and
+    ``--resume`` after a cut in the middle of a record give the one-process output."""
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    _, export_dir = exported
+    sentences = 2 * [s.words for s in read_conll2003(demo_dir() / "train.txt")][:150]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"tokens": words}) + "\n" for words in sentences), encoding="utf-8")
+    run = lambda *args: CliRunner().invoke(app, ["predict", str(export_dir), "--input", str(source),  # noqa: E731
+                                                 "--format", "jsonl", "--batch-size", "16", *args])
+    one = tmp_path / "one.jsonl"
+    assert run("-o", str(one)).exit_code == 0
+    expected = one.read_text(encoding="utf-8")
+    assert len(expected.splitlines()) == 300 and '"B-' in expected
+
+    two = tmp_path / "two.jsonl"
+    done = run("-o", str(two), "--workers", "2")
+    assert done.exit_code == 0, done.output
+    assert two.read_text(encoding="utf-8") == expected
+
+    cut = tmp_path / "cut.jsonl"
+    lines = expected.splitlines(keepends=True)
+    cut.write_text("".join(lines[:123]) + lines[123][:10], encoding="utf-8")  # killed while writing record 124
+    done = run("-o", str(cut), "--resume")
+    assert done.exit_code == 0, done.output
+    assert cut.read_text(encoding="utf-8") == expected
+    assert "123" in done.output  # it says how many it kept
+
+    refused = run("--quantize", "int8")
+    assert refused.exit_code != 0 and "--quantize" in refused.output and "Traceback" not in refused.output

@@ -352,7 +352,7 @@ def predict(
     explain_html: Annotated[Optional[Path], typer.Option(help="With --explain: also write the attention heat map as an HTML page here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per prediction batch.")] = 256,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes tagging --input in parallel (each loads the model and runs PyTorch on one thread); output stays in input order. Formats spans, conll and jsonl.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes tagging --input in parallel (each loads the model and runs PyTorch, or ONNX Runtime for an export directory, on one thread); output stays in input order. Formats spans, conll and jsonl.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: keep the complete sentences already in --output, drop an incomplete last one, and tag the rest of --input.")] = False,
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP + " With --workers, each worker runs one thread.")] = None,
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
@@ -388,8 +388,15 @@ def predict(
     if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
         from .export import predict_export
 
-        if quantize is not None or workers > 1 or resume or explain or explain_html is not None:
-            raise TaggerError("an export directory is tagged as exported: no --quantize, --workers, --resume or --explain")
+        if quantize is not None or explain or explain_html is not None:
+            raise TaggerError("an export directory is tagged as exported: no --quantize or --explain")
+        if _tags_input_in_chunks(workers, resume, input_file, output, output_format, False):
+            from ..runtime import load
+
+            runtime = load(model_dir, threads=threads, batch_size=batch_size) if workers <= 1 else None
+            _predict_chunked(runtime, model_dir, read_input(input_file, input_format), input_file, output_format, output,
+                             batch_size, device, workers, resume)
+            return
         predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
         return
     from ..predict import Tagger
