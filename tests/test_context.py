@@ -194,6 +194,44 @@ def test_predict_input_keeps_documents(context_model, tmp_path):
     assert [len(e) for e in alone] == [2, 2, 1, 1, 1] and [len(e) for e in grouped] == [4, 4, 2, 2, 1]
 
 
+def test_the_html_page_keeps_the_input_files_documents(context_model, tmp_path, monkeypatch):
+    from tagger.spacy_component import displacy_page
+
+    path = tmp_path / "in.conll"
+    path.write_text(TWO_DOCS)
+    page = tmp_path / "page.html"
+    seen = []
+    original = Tagger.predict_all
+    monkeypatch.setattr(Tagger, "predict_all", lambda self, s, docs=None: seen.append(docs) or original(self, s, docs))
+    result = runner.invoke(app, ["predict", str(context_model), "--input", str(path), "-f", "html", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    assert seen == [[1, 1, 2]]
+    sentences = [["EU", "rejects"], ["Peter", "Blackburn"], ["BRUSSELS"]]
+    labels = tagger.load(context_model).predict_all(sentences, docs=[1, 1, 2])
+    expected = displacy_page([(w, lab["ner"]) for w, lab in zip(sentences, labels)], title=f"tagger: {context_model}")
+    assert page.read_text(encoding="utf-8") == expected
+
+
+def test_a_served_request_is_one_document(context_model):
+    from tagger.serve.batching import Job, run_jobs
+    from tagger.serve.models import ServedModel
+
+    loaded = tagger.load(context_model)
+    seen = []
+    original = loaded.predict_with_proba
+    loaded.predict_with_proba = lambda words, docs=None: seen.append(docs) or original(words, docs)
+    served = ServedModel("ctx", loaded, ["ner"], [])
+    first = [["Peter", "Blackburn", "visited", "Brussels"], [], ["The", "EU", "rejects", "it"]]
+    second = [["German", "officials", "met", "Peter"]]
+    results = run_jobs(served, [Job(first, False, None), Job(second, False, None)])
+    assert seen == [[0, 0, 1]]
+    expected = loaded.predict_all([first[0], first[2], second[0]], docs=[0, 0, 1])
+    assert [p.labels for p in results[0]] == [expected[0], {}, expected[1]]
+    assert [p.labels for p in results[1]] == [expected[2]]
+    # Each request is a document of its own: the second never reads the first's words.
+    assert loaded._encode([first[0], first[2], second[0]], docs=[0, 0, 1])[2].words.shape[0] == 4
+
+
 def test_chunks_do_not_cut_a_document():
     items = [DocWords(["w"], d) for d in (0, 0, 0, 1, 1, 2)]
     assert [[i.doc for i in c] for c in chunked(items, 2)] == [[0, 0, 0], [1, 1], [2]]

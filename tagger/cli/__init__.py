@@ -435,8 +435,10 @@ def _predict_html(tagger: Any, source: Iterator[list[str] | str], output: Path |
     from ..spacy_component import displacy_page
 
     task = "ner" if "ner" in span_tasks else min(span_tasks)
-    sentences = [words for words in (tagger.words(s) for s in source) if words]
-    page = [(words, labels[task]) for words, labels in zip(sentences, tagger.predict_all(sentences))]
+    items = [(words, getattr(s, "doc", None)) for s in source if (words := tagger.words(s))]
+    sentences = [words for words, _ in items]
+    docs = [doc for _, doc in items] if tagger.reads_documents else None  # --input files keep their documents
+    page = [(words, labels[task]) for words, labels in zip(sentences, tagger.predict_all(sentences, docs))]
     with LazyOutput(output) as out:
         out.write(displacy_page(page, title=f"tagger: {model_dir}"))
 

@@ -33,10 +33,12 @@ class Job:
 
 def run_jobs(served: ServedModel, jobs: list[Job]) -> list[list[Prediction]]:
     """Tag every sentence of ``jobs`` in one pass (one more pass for the attention of
-    the jobs that asked for it); sentences without words get empty predictions."""
+    the jobs that asked for it); sentences without words get empty predictions. The
+    sentences of one request are one document, for a model that reads document context."""
     tagger = served.tagger
     words = [s for job in jobs for s in job.sentences if s]
-    labels, proba = tagger.predict_with_proba(words) if words else ([], [])
+    docs = {"docs": [n for n, job in enumerate(jobs) for s in job.sentences if s]} if tagger.reads_documents else {}
+    labels, proba = tagger.predict_with_proba(words, **docs) if words else ([], [])
     explained = [s for job in jobs if job.explain for s in job.sentences if s]
     weights = {t: iter(tagger.explain(explained, t)) for t in served.attention_tasks} if explained else {}
     predicted = iter(zip(labels, proba, strict=True))
