@@ -68,6 +68,10 @@ class EmbedConfig:
     # Contextual character-LM embeddings: "FWD_DIR,BWD_DIR", two `tagger lm train` models
     # (the second trained with --backward). They are copied into the tagger's model files.
     charlm: str | None = None
+    # Or an LM recipe (a name such as "charlm-conll2003", or a .toml): `tagger train` trains its
+    # forward and backward LMs the first time and reuses them from the cache afterwards
+    # (keyed by the LM recipe's settings and training text), and fills in charlm with them.
+    charlm_recipe: str | None = None
     charlm_finetune: bool = False  # train the LMs with the tagger (slower) instead of freezing them
     # Words of document context the char LMs read on each side (beyond data.context_tokens, which
     # they always read): -1 the whole document, 0 only the encoder's input.

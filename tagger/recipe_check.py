@@ -112,7 +112,11 @@ def _check_files(recipe: Recipe) -> None:
 
     if recipe.embed.vectors and not Path(recipe.embed.vectors).is_file():
         raise TaggerError("word vectors file not found (embed.vectors)", recipe.embed.vectors)
-    if recipe.embed.charlm:
+    if recipe.embed.charlm_recipe:  # its LMs are trained (or found in the cache) by tagger.train
+        from .lm.cache import load_charlm_recipe
+
+        load_charlm_recipe(recipe.embed.charlm_recipe)
+    elif recipe.embed.charlm:
         from .model import load_charlms
 
         load_charlms(recipe.embed.charlm)

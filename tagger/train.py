@@ -4,6 +4,7 @@ decoding and scoring), and building or resuming its model."""
 from __future__ import annotations
 
 import io
+import os
 import random
 import time
 from pathlib import Path
@@ -103,6 +104,12 @@ def train(
     check_recipe(recipe)  # before any data is read or any file written
     cfg = recipe.train
     set_threads(cfg.threads)
+    if recipe.embed.charlm_recipe and ckpt is None:  # a resumed run's recipe names them already
+        from .lm.cache import ensure_charlms
+
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        recipe.embed.charlm = ensure_charlms(recipe.embed.charlm_recipe, console, threads=cfg.threads,
+                                             data_dir=recipe.data.data_dir, distributed=distributed)
     dist = setup_distributed(cfg.device)
     try:
         return _train(recipe, run_dir, console, ckpt, checkpoint_every, dist)
