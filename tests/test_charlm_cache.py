@@ -67,8 +67,9 @@ def test_trained_once_then_reused_and_retrained_when_a_setting_changes(setup):
     log, _ = run(lm_recipe(), "second")
     assert "training the" not in log and log.count("from the cache") == 2
 
-    run(lm_recipe(hidden=12), "third")
+    other = lm_cache.ensure_charlms(lm_recipe(hidden=12), Console(file=io.StringIO()))
     assert len(list((tmp_path / "cache" / "charlm").iterdir())) == 2  # another setting: other LMs
+    assert load_lm(other.split(",")[0]).cfg.hidden == 12
 
 
 def test_the_key_follows_the_text_but_not_threads(setup):
