@@ -549,3 +549,34 @@ def test_the_api_docs_render_offline_in_a_real_browser(server, tmp_path):
             browser.close()
     assert blocked == [] and problems == []
     assert (tmp_path / "serve-docs.png").stat().st_size > 10_000
+
+
+def test_the_heap_is_trimmed_every_so_many_sentences(monkeypatch):
+    """Freed heap memory goes back to the OS every TRIM_SENTENCES sentences, in the model
+    thread after the answers are out (a long-running server's RSS stays flat)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tagger.serve import batching
+    from tagger.serve.models import ServedModel
+
+    trims = []
+    monkeypatch.setattr(batching, "TRIM_SENTENCES", 5)
+    monkeypatch.setattr(batching, "release_freed_memory", lambda: trims.append(threading.current_thread().name))
+
+    class Echo:  # tags every word O
+        reads_documents = False
+
+        def predict_with_proba(self, words, docs=None):
+            return [{"ner": ["O"] * len(w)} for w in words], [{} for _ in words]
+
+    async def main() -> list:
+        batcher = batching.MicroBatcher(ServedModel("echo", Echo(), ["ner"], []), ThreadPoolExecutor(1, "model"),
+                                        max_batch=2, max_wait_s=0)
+        batcher.start()
+        answers = [await batcher.predict([["a"], ["b", "c"]], False) for _ in range(7)]  # a batch each, 2 sentences
+        await batcher.stop()
+        return answers
+
+    answers = asyncio.run(main())
+    assert [p.labels for p in answers[-1]] == [{"ner": ["O"]}, {"ner": ["O", "O"]}]
+    assert len(trims) == 2 and all(name.startswith("model") for name in trims)  # after sentences 6 and 12

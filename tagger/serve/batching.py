@@ -17,10 +17,15 @@ from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from ..outputs import release_freed_memory
 from .models import ServedModel
 from .results import Prediction
 
 log = logging.getLogger("uvicorn.error")  # printed the way uvicorn prints its own lines
+# Sentences between returns of freed heap memory to the OS: batches of ever-new shapes
+# fragment glibc's heap, and a server's RSS would creep up for good (as a long
+# ``tagger predict`` stream's would; see ``outputs.release_freed_memory``).
+TRIM_SENTENCES = 8192
 
 
 @dataclass
@@ -65,6 +70,7 @@ class MicroBatcher:
         self.arrived = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.batches = self.sentences = 0  # counters for /v1/models
+        self.untrimmed = 0  # sentences tagged since the heap was last trimmed
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher:{self.served.name}")
@@ -98,7 +104,9 @@ class MicroBatcher:
                 log.exception("model '%s' failed on a batch of %d requests", self.served.name, len(jobs))
                 results = [err] * len(jobs)
             self.batches += 1
-            self.sentences += sum(len(job.sentences) for job in jobs)
+            tagged = sum(len(job.sentences) for job in jobs)
+            self.sentences += tagged
+            self.untrimmed += tagged
             for job, result in zip(jobs, results, strict=True):
                 if job.future.done():
                     continue
@@ -106,6 +114,9 @@ class MicroBatcher:
                     job.future.set_exception(result)
                 else:
                     job.future.set_result(result)
+            if self.untrimmed >= TRIM_SENTENCES:  # in the model thread, after the answers are out
+                self.untrimmed = 0
+                await loop.run_in_executor(self.executor, release_freed_memory)
 
     async def _gather(self) -> list[Job]:
         """The next batch: the oldest job, and more as they come, until ``max_batch``
