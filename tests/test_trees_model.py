@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from tagger.errors import TaggerError
 from tagger.trees.batch import encode_tree, make_batch
 from tagger.trees.compose import COMPOSITIONS
-from tagger.trees.config import TreeModelConfig
+from tagger.trees.config import TreeModelConfig, TreeRecipe, load_tree_recipe
 from tagger.trees.greedy import _Pairs, greedy_merges
 from tagger.trees.metrics import TreePrediction, sentiment_report
 from tagger.trees.model import TreeModel
-from tagger.trees.task import build_vocab, label_matching_spans, label_phrase
+from tagger.trees.task import TreeSentiment, build_vocab, label_matching_spans, label_phrase
 from tagger.trees.tree import Tree, parse_tree, tree_from_merges
 
 WORDS = ["good", "bad", "film", "not", "very", "the", "plot", "dull", "fun", "."]
@@ -188,12 +189,20 @@ def test_rae_composition_and_reconstruction_error_by_hand():
     weighted = comp.reconstruction_error(states[:1], states[1:2], states[2:], torch.tensor([3.0]), torch.tensor([1.0]))
     assert weighted.item() == pytest.approx(0.75 * (0.6 - p[0]) ** 2 + 0.75 * (0.8 - p[1]) ** 2
                                             + 0.25 * (1 - p[0]) ** 2 + 0.25 * p[1] ** 2)
+    e1, e2 = (0.6 - p[0]) ** 2 + (0.8 - p[1]) ** 2, (1 - p[0]) ** 2 + p[1] ** 2  # each child's own error
+    args = (states[:1], states[1:2], states[2:], torch.tensor([3.0]), torch.tensor([1.0]))
+    assert comp.reconstruction_error(*args, merge="weighted").item() == pytest.approx(0.75 * e1 + 0.25 * e2)
+    assert comp.reconstruction_error(*args, merge="uniform").item() == pytest.approx(0.5 * e1 + 0.5 * e2)
+    assert comp.reconstruction_error(*args, merge="balanced").item() == pytest.approx(0.5 * (3 * e1 + e2))
+    assert e1 != pytest.approx(e2)  # so the three numbers above really differ
+    with pytest.raises(TaggerError, match="rae.merge 'sum'"):
+        comp.reconstruction_error(*args, merge="sum")
 
 
 # --------------------------------------------------------------------------- greedy autoencoder
 
 
-def brute_force_merges(rae, leaves: torch.Tensor) -> list[tuple[int, int]]:
+def brute_force_merges(rae, leaves: torch.Tensor, merge: str = "weighted") -> list[tuple[int, int]]:
     """Every step: score every adjacent pair one at a time, merge the lowest."""
     nodes = [(i, leaves[i : i + 1], 1.0) for i in range(len(leaves))]  # (id, vector, words)
     merges, next_id = [], len(leaves)
@@ -202,7 +211,7 @@ def brute_force_merges(rae, leaves: torch.Tensor) -> list[tuple[int, int]]:
         for k in range(len(nodes) - 1):
             (_, a, na), (_, b, nb) = nodes[k], nodes[k + 1]
             parent = rae.combine(a, b)
-            error = rae.reconstruction_error(a, b, parent, torch.tensor([na]), torch.tensor([nb])).item()
+            error = rae.reconstruction_error(a, b, parent, torch.tensor([na]), torch.tensor([nb]), merge).item()
             scored.append((error, k, parent))
         error, k, parent = min(scored, key=lambda s: (s[0], s[1]))
         merges.append((nodes[k][0], nodes[k + 1][0]))
@@ -211,20 +220,84 @@ def brute_force_merges(rae, leaves: torch.Tensor) -> list[tuple[int, int]]:
     return merges
 
 
+@pytest.mark.parametrize("merge", ["weighted", "uniform", "balanced"])
 @pytest.mark.parametrize("composition", ["rae", "rae-treelstm"])
-def test_greedy_merges_equal_brute_force_on_tiny_sentences(composition):
+def test_greedy_merges_equal_brute_force_on_tiny_sentences(composition, merge):
     torch.manual_seed(11)
     rae = COMPOSITIONS[composition](4, 4).double()
     with torch.no_grad():
         for p in rae.parameters():
             p.uniform_(-1, 1)  # larger weights than the default: errors spread, no near-ties
     sentences = [rae.leaf(torch.randn(n, 4, dtype=torch.double)) for n in (1, 2, 3, 4, 5, 6, 6, 3)]
-    batched = greedy_merges(rae, sentences)
+    batched = greedy_merges(rae, sentences, merge)
     assert [len(m) for m in batched] == [0, 1, 2, 3, 4, 5, 5, 2]
     for leaves, merges in zip(sentences, batched):
-        assert merges == brute_force_merges(rae, leaves)
+        assert merges == brute_force_merges(rae, leaves, merge)
     tree = tree_from_merges(list("abcdef"), batched[5])
     assert tree.spans()[-1] == (0, 6) and tree.heights()[:6] == [0] * 6
+
+
+class LeftHeadRAE(COMPOSITIONS["rae"]):
+    """A toy autoencoder on 1-d vectors: the parent is its left child and the decoder
+    rebuilds both children as the parent, so merging (l, r) costs the left child 0 and
+    the right child (r - l)², weighed by ``merge``."""
+
+    def __init__(self):
+        super().__init__(1, 1)
+        with torch.no_grad():
+            self.decoder.weight.fill_(1.0)
+            self.decoder.bias.zero_()
+
+    def combine(self, left, right):
+        return left
+
+
+@pytest.mark.parametrize("merge, expected", [
+    ("weighted", [(0, 1), (4, 2), (5, 3)]),  # the 2-word node absorbs c: (1 · 1)/3 = 0.33 < 0.405
+    ("uniform", [(0, 1), (2, 3), (4, 5)]),  # c counts 1/2 beside it: 0.5 > (c, d)'s 0.81/2 = 0.405
+    ("balanced", [(0, 1), (2, 3), (4, 5)]),  # (2 · 0 + 1 · 1)/2 = 0.5 > 0.405
+])
+def test_the_merge_mode_decides_which_neighbours_the_greedy_builder_joins(merge, expected):
+    # words a b c d at 0, 0, 1, 1.9: (a, b) costs 0 and goes first; then (ab, c) against (c, d)
+    leaves = torch.tensor([[0.0], [0.0], [1.0], [1.9]], dtype=torch.double)
+    rae = LeftHeadRAE().double()
+    assert greedy_merges(rae, [leaves], merge) == [expected]
+    assert brute_force_merges(rae, leaves, merge) == expected
+
+
+def test_rae_merge_is_checked_and_old_models_without_it_are_weighted():
+    for field in ("rae.merge", "rae.merge_loss"):
+        with pytest.raises(TaggerError) as err:
+            load_tree_recipe("sst-trees-rae", [f"{field}=sum"])
+        assert f"unknown {field} 'sum'" in str(err.value) and "\n" not in str(err.value)
+    assert load_tree_recipe("sst-trees-rae", ["rae.merge=uniform"]).rae.merge == "uniform"
+    old = TreeRecipe().to_dict()
+    del old["rae"]["merge"], old["rae"]["merge_loss"]  # a model saved before the fields existed
+    assert (TreeRecipe.from_dict(old).rae.merge, TreeRecipe.from_dict(old).rae.merge_loss) == ("weighted", "weighted")
+
+
+@pytest.mark.parametrize("merge_loss", ["weighted", "uniform", "balanced"])
+def test_the_training_loss_weighs_children_by_rae_merge_loss(merge_loss):
+    torch.manual_seed(3)
+    tree = parse_tree("(2 (2 (2 a) (2 b)) (2 c))")  # the root's children span 2 words and 1
+    recipe = TreeRecipe()
+    recipe.model = TreeModelConfig(composition="rae", word_dim=3, dim=3, embed_dropout=0.0, dropout=0.0)
+    recipe.rae.merge, recipe.rae.merge_loss = "uniform", merge_loss  # the builder's choice plays no part
+    vocab = build_vocab([tree], True, 1)
+    model = TreeModel(recipe.model, len(vocab)).double()
+    task = TreeSentiment(recipe, model, vocab, {})
+    level = make_batch([task.encode(tree)])
+    out = model(level)
+    comp, states = model.composition, out.states
+    a, b, c = states[:3]
+    ab = comp.combine(a[None], b[None])[0]
+    root = comp.combine(ab[None], c[None])[0]
+    own = lambda child, rebuilt: (child - rebuilt).pow(2).sum().item()  # one child's error, unweighted
+    (ra, rb), (rab, rc) = comp.decoder(ab).chunk(2), comp.decoder(root).chunk(2)
+    e_ab = 0.5 * own(a, ra) + 0.5 * own(b, rb)  # two single words: every mode weighs 1/2 each
+    e1, e2 = own(ab, rab), own(c, rc)
+    e_root = {"weighted": 2 / 3 * e1 + 1 / 3 * e2, "uniform": 0.5 * (e1 + e2), "balanced": 0.5 * (2 * e1 + e2)}[merge_loss]
+    assert sorted(task._reconstruction(level, out).tolist()) == pytest.approx(sorted([e_ab, e_root]))
 
 
 def test_greedy_tree_of_a_500_word_sentence_stays_linear_in_memory():

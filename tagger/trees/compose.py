@@ -49,6 +49,25 @@ def get_composition(name: str, word_dim: int, dim: int) -> Composition:
     return COMPOSITIONS[name](word_dim, dim)
 
 
+MERGES = ("weighted", "uniform", "balanced")
+
+
+def weigh_children(left_error: Tensor, right_error: Tensor, left_size: Tensor, right_size: Tensor,
+                   merge: str = "weighted") -> Tensor:
+    """The two children's reconstruction errors combined into the node's (``rae.merge``):
+    ``weighted`` n1/(n1+n2) e1 + n2/(n1+n2) e2 (Socher et al. 2011), ``uniform``
+    (e1 + e2)/2 whatever the children span, ``balanced`` (n1 e1 + n2 e2)/2, which grows with
+    the words under the node and so favours merging small nodes first. All three agree on two words."""
+    if merge == "weighted":
+        total = left_size + right_size
+        return (left_size / total) * left_error + (right_size / total) * right_error
+    if merge == "uniform":
+        return 0.5 * (left_error + right_error)
+    if merge == "balanced":
+        return 0.5 * (left_size * left_error + right_size * right_error)
+    raise TaggerError(f"unknown rae.merge '{merge}' (choose: {', '.join(MERGES)})")
+
+
 def _word_projection(word_dim: int, dim: int) -> nn.Module:
     """Word vectors are node vectors when the sizes agree; otherwise a linear map."""
     return nn.Identity() if word_dim == dim else nn.Linear(word_dim, dim, bias=False)
@@ -146,13 +165,12 @@ class RecursiveAutoencoder(Composition):
         return nn.functional.normalize(torch.tanh(self.encoder(torch.cat([left, right], dim=-1))), dim=-1)
 
     def reconstruction_error(self, left: Tensor, right: Tensor, parent: Tensor,
-                             left_size: Tensor, right_size: Tensor) -> Tensor:
-        """``n1/(n1+n2) |c1 - c1'|² + n2/(n1+n2) |c2 - c2'|²`` per row."""
+                             left_size: Tensor, right_size: Tensor, merge: str = "weighted") -> Tensor:
+        """``n1/(n1+n2) |c1 - c1'|² + n2/(n1+n2) |c2 - c2'|²`` per row (``merge="weighted"``;
+        see :func:`weigh_children` for the others)."""
         rebuilt_left, rebuilt_right = self.decoder(parent).chunk(2, dim=-1)
-        total = left_size + right_size
-        return (left_size / total) * (left - rebuilt_left).pow(2).sum(-1) + (right_size / total) * (
-            right - rebuilt_right
-        ).pow(2).sum(-1)
+        return weigh_children((left - rebuilt_left).pow(2).sum(-1), (right - rebuilt_right).pow(2).sum(-1),
+                              left_size, right_size, merge)
 
 
 @register_composition("rae-treelstm")
@@ -169,10 +187,10 @@ class TreeLSTMAutoencoder(BinaryTreeLSTM):
         self.decoder = nn.Linear(dim, 2 * dim)
 
     def reconstruction_error(self, left: Tensor, right: Tensor, parent: Tensor,
-                             left_size: Tensor, right_size: Tensor) -> Tensor:
+                             left_size: Tensor, right_size: Tensor, merge: str = "weighted") -> Tensor:
         d = self.dim
         rebuilt_left, rebuilt_right = self.decoder(parent[:, :d]).chunk(2, dim=-1)
         unit = nn.functional.normalize
-        total = left_size + right_size
-        return (left_size / total) * (unit(left[:, :d], dim=-1) - unit(rebuilt_left, dim=-1)).pow(2).sum(-1) + (
-            right_size / total) * (unit(right[:, :d], dim=-1) - unit(rebuilt_right, dim=-1)).pow(2).sum(-1)
+        return weigh_children((unit(left[:, :d], dim=-1) - unit(rebuilt_left, dim=-1)).pow(2).sum(-1),
+                              (unit(right[:, :d], dim=-1) - unit(rebuilt_right, dim=-1)).pow(2).sum(-1),
+                              left_size, right_size, merge)

@@ -1,7 +1,7 @@
 """The greedy recursive autoencoder's tree builder (Socher et al. 2011).
 
 Starting from the words, it repeatedly merges the pair of neighbours whose parent
-reconstructs them best (lowest length-weighted reconstruction error) until one node
+reconstructs them best (lowest reconstruction error, length-weighted by default) until one node
 is left. It is vectorised over sentences and candidate pairs: all adjacent pairs
 are scored in one operation at the start, and after each merge only the two pairs
 that touch the new node are re-scored (one operation for the whole batch). Nodes
@@ -24,8 +24,8 @@ INF = float("inf")
 class _Pairs:
     """The batch's current nodes and the score of every (node, next node) pair."""
 
-    def __init__(self, rae: RecursiveAutoencoder, leaves: Sequence[Tensor]):
-        self.rae = rae
+    def __init__(self, rae: RecursiveAutoencoder, leaves: Sequence[Tensor], merge: str = "weighted"):
+        self.rae, self.merge = rae, merge
         self.lengths = torch.tensor([len(x) for x in leaves])
         batch, width = len(leaves), int(self.lengths.max())
         self.nodes = torch.nn.utils.rnn.pad_sequence(list(leaves), batch_first=True)  # [B, L, d]
@@ -52,7 +52,7 @@ class _Pairs:
         parent = self.rae.combine(left, right)
         self.parents[rows, lefts] = parent
         self.errors[rows, lefts] = self.rae.reconstruction_error(
-            left, right, parent, self.sizes[rows, lefts], self.sizes[rows, rights]
+            left, right, parent, self.sizes[rows, lefts], self.sizes[rows, rights], self.merge
         )
 
     def merge_best(self, rows: Tensor, step: int) -> tuple[Tensor, Tensor]:
@@ -78,11 +78,13 @@ class _Pairs:
 
 
 @torch.no_grad()
-def greedy_merges(rae: RecursiveAutoencoder, leaves: Sequence[Tensor]) -> list[list[tuple[int, int]]]:
+def greedy_merges(rae: RecursiveAutoencoder, leaves: Sequence[Tensor],
+                  merge: str = "weighted") -> list[list[tuple[int, int]]]:
     """For each sentence (its leaf vectors ``[n, d]``), the merges of its greedy tree in
     order: merge ``k`` joins two earlier nodes into node ``n + k`` (see
-    :func:`tagger.trees.tree.tree_from_merges`)."""
-    pairs = _Pairs(rae, leaves)
+    :func:`tagger.trees.tree.tree_from_merges`). ``merge`` weighs the children's
+    reconstruction errors (``rae.merge``, see :func:`tagger.trees.compose.weigh_children`)."""
+    pairs = _Pairs(rae, leaves, merge)
     batch = len(leaves)
     lefts = torch.zeros(batch, max(pairs.width - 1, 0), dtype=torch.long)
     rights = torch.zeros_like(lefts)

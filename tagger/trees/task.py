@@ -143,7 +143,8 @@ class TreeSentiment:
         return loss
 
     def _reconstruction(self, level: TreeBatch, out: NodeOutputs) -> Tensor:
-        """The reconstruction error of every internal node of a level batch."""
+        """The reconstruction error of every internal node of a level batch (children
+        weighed by ``rae.merge_loss``)."""
         if not level.levels:
             return out.states.new_zeros(1)
         lefts = torch.cat([lv.left for lv in level.levels])
@@ -151,7 +152,8 @@ class TreeSentiment:
         parents = torch.arange(level.levels[0].start, level.num_nodes, device=self.device)
         states = out.states
         return self.model.composition.reconstruction_error(
-            states[lefts], states[rights], states[parents], level.sizes[lefts], level.sizes[rights])
+            states[lefts], states[rights], states[parents], level.sizes[lefts], level.sizes[rights],
+            self.recipe.rae.merge_loss)
 
     def _unlabelled_loss(self, count: int) -> Tensor:
         """Reconstruction error of the model's own trees over the next ``count`` unlabelled sentences."""
@@ -179,7 +181,7 @@ class TreeSentiment:
             ids = [torch.tensor(self.vocab.ids(word_key(w, lowercase) for w in sentences[i]), device=self.device)
                    for i in chunk]
             leaves = [comp.leaf(self.model.embed(x)).float().cpu() for x in ids]
-            for i, merges in zip(chunk, greedy_merges(comp, leaves)):
+            for i, merges in zip(chunk, greedy_merges(comp, leaves, self.recipe.rae.merge)):
                 out[i] = tree_from_merges(sentences[i], merges)
         return out  # type: ignore[return-value]
 
