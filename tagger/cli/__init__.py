@@ -386,18 +386,10 @@ def predict(
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
     if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
-        from .export import predict_export
-
         if quantize is not None or explain or explain_html is not None:
             raise TaggerError("an export directory is tagged as exported: no --quantize or --explain")
-        if _tags_input_in_chunks(workers, resume, input_file, output, output_format, False):
-            from ..runtime import load
-
-            runtime = load(model_dir, threads=threads, batch_size=batch_size) if workers <= 1 else None
-            _predict_chunked(runtime, model_dir, read_input(input_file, input_format), input_file, output_format, output,
-                             batch_size, device, workers, resume)
-            return
-        predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
+        _predict_export_dir(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads,
+                            workers, resume)
         return
     from ..predict import Tagger
 
@@ -427,6 +419,23 @@ def predict(
         _predict_html(tagger, source, output, span_tasks, model_dir)
         return
     _predict_chunked(tagger, model_dir, source, input_file, output_format, output, batch_size, device, workers, resume)
+
+
+def _predict_export_dir(model_dir: Path, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
+                        output_format: OutputFormat, output: Path | None, batch_size: int, threads: int | None,
+                        workers: int, resume: bool) -> None:
+    """``predict`` of a ``tagger export`` directory: ONNX Runtime here, or in ``--workers``
+    processes, and ``--resume``; PyTorch is never imported."""
+    if _tags_input_in_chunks(workers, resume, input_file, output, output_format, False):
+        from ..runtime import load
+
+        runtime = load(model_dir, threads=threads, batch_size=batch_size) if workers <= 1 else None
+        _predict_chunked(runtime, model_dir, read_input(input_file, input_format), input_file, output_format, output,
+                         batch_size, "cpu", workers, resume)
+        return
+    from .export import predict_export
+
+    predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
 
 
 def _predict_html(tagger: Any, source: Iterator[list[str] | str], output: Path | None, span_tasks: set[str],
