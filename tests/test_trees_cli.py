@@ -177,7 +177,7 @@ def test_bad_input_is_one_line_and_writes_nothing(lstm_run, tmp_path):
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     overrides = [f"data.train='{DATA / 'train.txt'}'", f"data.dev='{DATA / 'dev.txt'}'", "model.word_dim=16",
                  "model.dim=16", "train.batch_size=8", "train.max_epochs=3", "train.seed=4", "model.word_dropout=0.2",
-                 "model.average=0.9"]
+                 "train.average=0.9"]
     straight = train_trees(load_tree_recipe("sst-trees", overrides), tmp_path / "straight")
 
     calls = {"n": 0}

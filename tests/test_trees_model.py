@@ -378,18 +378,23 @@ def test_binary_probabilities_without_a_binary_head_sum_the_fine_classes():
     assert binary.tolist()[0] == pytest.approx([0.3 / 0.7, 0.4 / 0.7])
 
 
-def test_weight_average_by_hand():
-    from tagger.trees.train import WeightAverage
+def test_model_average_is_the_old_place_of_train_average():
+    recipe = load_tree_recipe("sst-trees", ["model.average=0.9", "train.average=0.0"])
+    assert (recipe.train.average, recipe.model.average) == (0.9, 0.0)
+    assert load_tree_recipe("sst-trees").train.average == 0.998  # the recipe sets it under [train]
+    with pytest.raises(TaggerError, match="model.average"):
+        load_tree_recipe("sst-trees", ["model.average=1.5"])
 
-    layer = torch.nn.Linear(1, 1, bias=False)
-    layer.weight.data.fill_(0.0)
-    average = WeightAverage(layer, decay=0.5)
-    layer.weight.data.fill_(1.0)
-    average.update(step=0)  # early on the decay is (1 + 0) / (10 + 0) = 0.1: 0.1 * 0 + 0.9 * 1
-    assert next(average.buffers()).item() == pytest.approx(0.9)
-    layer.weight.data.fill_(3.0)
-    average.update(step=100)  # later it is capped at 0.5: 0.5 * 0.9 + 0.5 * 3
-    with average.swapped_in():
-        assert layer.weight.item() == pytest.approx(1.95)
-    assert layer.weight.item() == 3.0  # the training weights come back
-    assert list(average.state_dict()) == ["weight"]
+
+def test_a_checkpoint_from_when_trees_kept_their_own_average_still_resumes():
+    from types import SimpleNamespace
+
+    from tagger.trees.train import _split_old_average
+
+    weight, average = torch.ones(2), torch.zeros(2)
+    old = SimpleNamespace(model_weights={"model.embed.weight": weight, "average.embed__weight": average},
+                          average_weights={})
+    assert _split_old_average(old) == {"embed.weight": weight}
+    assert old.average_weights == {"embed__weight": average}  # where the trainer restores it from
+    new = SimpleNamespace(model_weights={"embed.weight": weight}, average_weights={"embed__weight": average})
+    assert _split_old_average(new) == {"embed.weight": weight}

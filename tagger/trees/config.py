@@ -49,8 +49,8 @@ class TreeModelConfig:
     binary_head: bool = True  # a negative/positive classifier beside the 5-class one
     binary_weight: float = 1.0  # its share of the loss
     root_weight: float = 1.0  # the root's loss counts this many times a phrase's
-    # > 0: dev scores and the saved model use an exponential moving average of the weights
-    # (this decay per step; less early on), which evens out the step-to-step noise.
+    # The old place of train.average (the trainer's moving average of the weights, now for every
+    # family): a recipe or model that sets it here has it moved to train.average on loading.
     average: float = 0.0
     tokenizer: str = "ptb"  # how plain text given to predict is split into words
 
@@ -96,6 +96,8 @@ class TreeRecipe:
         if isinstance(raw["train"], dict):
             raw["train"] = {"monitor": "root", "fused": True, **raw["train"]}
         recipe = _build(cls, raw, origin, "")
+        if 0 < recipe.model.average < 1 and not recipe.train.average:
+            recipe.train.average, recipe.model.average = recipe.model.average, 0.0
         recipe.check(origin)
         return recipe
 
@@ -118,6 +120,7 @@ class TreeRecipe:
             (not 0 <= self.model.dropout < 1 or not 0 <= self.model.embed_dropout < 1, "model.dropout",
              "dropout rates must be in [0, 1)"),
             (not 0 <= self.model.average < 1, "model.average", "model.average (a decay) must be in [0, 1)"),
+            (not 0 <= self.train.average < 1, "train.average", "train.average (a decay) must be in [0, 1)"),
             (self.rae.phrases < 0, "rae.phrases", "rae.phrases must be 0 or more"),
             (self.rae.merge not in MERGES, "rae.merge",
              f"unknown rae.merge '{self.rae.merge}' (choose: {', '.join(MERGES)})"),

@@ -1,11 +1,10 @@
-"""Training a tree model: the tree family's task (:class:`TreeSentiment`, with an
-optional moving average of the weights) driven by the shared :class:`tagger.trainer.Trainer`."""
+"""Training a tree model: the tree family's task (:class:`TreeSentiment`) driven by the
+shared :class:`tagger.trainer.Trainer` (which keeps the moving average of the weights,
+``train.average``, as for every family)."""
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +22,6 @@ from .data import load_trees, read_sentences
 from .model import TreeModel
 from .modeldir import model_from_parts, model_parts, save_model
 from .task import TreeSentiment, build_vocab, word_key
-
-
-class WeightAverage(torch.nn.Module):
-    """An exponential moving average of a model's weights, kept as buffers (so a
-    checkpoint holds it). The decay grows from 0.1 towards ``decay`` over the first
-    steps, so early weights do not linger."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        super().__init__()
-        self.decay = decay
-        self.params = [p for _, p in model.named_parameters()]
-        for name, param in model.named_parameters():
-            self.register_buffer(name.replace(".", "__"), param.detach().clone())
-
-    @torch.no_grad()
-    def update(self, step: int) -> None:
-        weight = 1 - min(self.decay, (1 + step) / (10 + step))
-        for average, param in zip(self.buffers(), self.params):
-            average.lerp_(param, weight)
-
-    @contextmanager
-    def swapped_in(self) -> Iterator[None]:
-        """The averaged weights in the model for the duration of the block."""
-        kept = [p.detach().clone() for p in self.params]
-        with torch.no_grad():
-            for param, average in zip(self.params, self.buffers()):
-                param.copy_(average)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for param, value in zip(self.params, kept):
-                    param.copy_(value)
 
 
 def build_model(recipe: TreeRecipe, train: list, console: Console) -> tuple[TreeModel, Vocab]:
@@ -118,17 +84,27 @@ def train_trees(recipe: TreeRecipe | None, output: str | Path, console: Console 
     return trainer.run(ckpt, setup_seconds=time.perf_counter() - started)
 
 
+def _split_old_average(ckpt: Any) -> dict:
+    """The model's weights of a checkpoint. One written while the tree family kept its own
+    average holds ``model.*`` and ``average.*`` tensors: the average goes where the
+    trainer now keeps it (``ckpt.average_weights``)."""
+    weights = ckpt.model_weights
+    if not any(k.startswith("average.") for k in weights):
+        return weights
+    if not ckpt.average_weights:
+        ckpt.average_weights = {k[len("average."):]: v for k, v in weights.items() if k.startswith("average.")}
+    return {k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")}
+
+
 class TreeTraining:
     """The tree family's part of training for the shared trainer: :class:`TreeSentiment`'s
-    batches, loss and dev scores, plus the weight average (scored, saved and checkpointed)."""
+    batches, loss and dev scores."""
 
     unit = "trees"
 
     def __init__(self, recipe: TreeRecipe, sentiment: TreeSentiment):
         self.recipe, self.sentiment = recipe, sentiment
         self.model, self.vocab = sentiment.model, sentiment.vocab
-        decay = recipe.model.average
-        self.average = WeightAverage(self.model, decay) if decay > 0 else None
 
     @classmethod
     def build(cls, recipe: TreeRecipe, ckpt: Any, run_dir: Path, console: Console) -> "TreeTraining":
@@ -137,9 +113,7 @@ class TreeTraining:
         if ckpt is None:
             model, vocab = build_model(recipe, corpus["train"], console)
         else:
-            weights = ckpt.model_weights
-            if recipe.model.average > 0:  # the checkpoint holds model.* and average.* tensors
-                weights = {k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")}
+            weights = _split_old_average(ckpt)
             model, recipe, vocab = model_from_parts(ckpt.config, ckpt.vocab_json, weights, run_dir / CHECKPOINT_FILE)
         model.to(resolve_device(recipe.train.device)).train()
         unlabelled = []
@@ -165,14 +139,6 @@ class TreeTraining:
         trees = batch.level.num_trees
         return StepLoss(self.sentiment.loss(batch), trees, trees)
 
-    def step_done(self, global_step: int) -> None:
-        if self.average is not None:
-            self.average.update(global_step)
-
-    def evaluation_weights(self) -> Any:
-        """Dev is scored, and the best model saved, with the averaged weights."""
-        return self.average.swapped_in() if self.average is not None else nullcontext()
-
     def evaluate(self) -> tuple[dict, float]:
         report, score = self.sentiment.evaluate("valid")
         report.pop("confusion", None)
@@ -184,16 +150,6 @@ class TreeTraining:
     def checkpoint_parts(self) -> tuple[dict, str]:
         config, vocab_json, _ = model_parts(self.model, self.recipe, self.vocab)
         return config, vocab_json
-
-    def checkpoint_module(self) -> torch.nn.Module:
-        if self.average is None:
-            return self.model
-        return torch.nn.ModuleDict({"model": self.model, "average": self.average})  # the average is training state
-
-    def restore(self, ckpt: Any) -> None:
-        if self.average is not None:
-            self.average.load_state_dict(
-                {k[len("average."):]: v for k, v in ckpt.model_weights.items() if k.startswith("average.")})
 
     def describe(self, report: dict) -> str:
         names = {"fine_root": "fine root", "binary_root": "bin root", "fine_all": "fine all", "binary_all": "bin all",
