@@ -3,6 +3,7 @@
     python bench/predict_workers.py --model runs/conll2003       # the NER model, 10 MB of JSONL
     python bench/predict_workers.py                              # trains a tiny demo model first (~10 s)
     python bench/predict_workers.py --size-mb 1 --workers 1 2    # quicker
+    python bench/predict_workers.py --model runs/conll2003-onnx --name predict_workers_export   # an export directory
 
 The input is JSONL, ``{"tokens": [...]}`` a line, of sentences drawn from the
 CoNLL-2003 files (train, valid, and test where present) (``$TAGGER_DATA_DIR/conll2003`` or
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between memory samples")
     parser.add_argument("--tmp", type=Path, help="folder for the generated files (default: a new temporary one)")
+    parser.add_argument("--name", default="predict_workers", help="results go to bench/results/NAME.json")
     args = parser.parse_args()
 
     import torch
@@ -165,7 +167,7 @@ def main() -> None:
                       " + ".join(f"{mb:.0f}" for mb in r["process_peak_rss_mb"]) + " MB")
     console.print(table)
 
-    path = write_result("predict_workers", {
+    path = write_result(args.name, {
         "command": "OMP_NUM_THREADS=1 python -m tagger predict MODEL --input big.jsonl -o out.jsonl -f jsonl --workers N",
         "model": str(args.model) if args.model else "tiny demo model (encoder.hidden=32, 3 epochs), trained by the script",
         "input": {**made, "mb": round(made["bytes"] / MB, 1), "sentences_from": origin},

@@ -105,11 +105,11 @@ def predict_export(
     formats spans, conll and jsonl, written chunk by chunk as ``predict`` does."""
     from .errors import TaggerError
     from .outputs import LazyOutput, OutputFormat, read_input
-    from .runtime import load
+    from .runtime import command_threads, load
 
     if output_format not in (OutputFormat.spans, OutputFormat.conll, OutputFormat.jsonl):
         raise TaggerError(f"an export directory writes --format spans, conll or jsonl (not {output_format.value})")
-    runtime = load(model_dir, threads=threads, batch_size=batch_size)
+    runtime = load(model_dir, threads=command_threads(threads), batch_size=batch_size)
     span_tasks = {task for task, head in runtime.heads.items() if head["span"]}
     source = iter(texts) if texts else read_input(input_file, input_format)
     with LazyOutput(output) as out:

@@ -201,3 +201,22 @@ def test_workers_and_resume_on_an_export_write_what_one_process_writes(exported,
 
     refused = run("--quantize", "int8")
     assert refused.exit_code != 0 and "--quantize" in refused.output and "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("given, session", [([], 1), (["--threads", "0"], None), (["--threads", "2"], 2)])
+def test_predict_on_an_export_runs_one_thread_unless_told(exported, monkeypatch, given, session):
+    """As with PyTorch: one thread by default (a dynamic int8 graph can label a rare word
+    differently on another number of threads, so --workers, whose workers run one thread
+    each, then writes what one process writes); 0 leaves the choice to ONNX Runtime."""
+    from typer.testing import CliRunner
+
+    import tagger.runtime as runtime
+    from tagger.cli import app
+
+    seen = []
+    real = runtime._session
+    monkeypatch.setattr(runtime, "_session", lambda source, threads, origin: seen.append(threads) or real(source, threads, origin))
+    _, export_dir = exported
+    result = CliRunner().invoke(app, ["predict", str(export_dir), "Peter Blair went to Paris .", *given])
+    assert result.exit_code == 0, result.output
+    assert seen == [session]

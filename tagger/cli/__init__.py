@@ -427,9 +427,9 @@ def _predict_export_dir(model_dir: Path, texts: list[str] | None, input_file: Pa
     """``predict`` of a ``tagger export`` directory: ONNX Runtime here, or in ``--workers``
     processes, and ``--resume``; PyTorch is never imported."""
     if _tags_input_in_chunks(workers, resume, input_file, output, output_format, False):
-        from ..runtime import load
+        from ..runtime import command_threads, load
 
-        runtime = load(model_dir, threads=threads, batch_size=batch_size) if workers <= 1 else None
+        runtime = load(model_dir, threads=command_threads(threads), batch_size=batch_size) if workers <= 1 else None
         _predict_chunked(runtime, model_dir, read_input(input_file, input_format), input_file, output_format, output,
                          batch_size, "cpu", workers, resume)
         return

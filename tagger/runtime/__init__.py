@@ -292,6 +292,15 @@ class Runtime:
         return task
 
 
+def command_threads(threads: int | None) -> int | None:
+    """``--threads`` of a command, for an ONNX Runtime session: one thread unless told, as
+    for PyTorch (and the same labels whatever the machine: a dynamic int8 graph can label
+    a rare word differently on another number of threads); 0: ONNX Runtime's own choice."""
+    if threads is not None and threads < 0:
+        raise TaggerError(f"threads must be 0 (ONNX Runtime's choice) or more, got {threads}")
+    return 1 if threads is None else (threads or None)
+
+
 def load(path: str | Path, threads: int | None = None, batch_size: int = 64) -> Runtime:
     """Load a ``tagger export`` directory; ``threads`` bounds ONNX Runtime's threads (default: its own).
     Batches of 64 sentences: on CoNLL-2003 valid, half the peak memory of 256 (167 vs 334 MB,
