@@ -3,9 +3,10 @@
 A family gives the :class:`Trainer` a *task*: its model and the few things only the
 family knows (its batches, their loss, how dev data is scored, how a model directory
 is written). The trainer owns everything else: optimizer and schedule by name,
-gradient clipping, a moving average of the weights (``train.average``), evaluation and early stopping, the best model, checkpoints that
-resume exactly, Ctrl-C and SIGTERM, DistributedDataParallel collectives, the
-progress bar, ``metrics.jsonl``, the training plot and the summary table.
+gradient clipping, a moving average of the weights (``train.average``), evaluation
+and early stopping, the best model, checkpoints that resume exactly, Ctrl-C and
+SIGTERM, DistributedDataParallel collectives, the progress bar, ``metrics.jsonl``,
+the training plot and the summary table.
 
 The task interface (duck-typed; the optional hooks have defaults)::
 

@@ -92,6 +92,7 @@ def test_a_word_level_lm_recipe_is_refused_before_any_data_is_read(setup):
 
 def test_an_interrupted_lm_is_not_cached(setup, monkeypatch):
     tmp_path, _, lm_recipe, run = setup
+    real_train_lm = lm_cache.train_lm
 
     def interrupted(recipe, output, console, **kwargs):
         output.mkdir(parents=True)
@@ -102,3 +103,8 @@ def test_an_interrupted_lm_is_not_cached(setup, monkeypatch):
         run(lm_recipe(), "stopped")
     folder = next((tmp_path / "cache" / "charlm").iterdir())
     assert not (folder / "fwd").exists() and not (folder / "bwd").exists()
+    (folder / "fwd.partial-999999999").mkdir()  # a killed run's (no such process)
+    monkeypatch.setattr(lm_cache, "train_lm", real_train_lm)
+    run(lm_recipe(), "again")
+    # The killed run's partial folder is gone (this process's own became fwd).
+    assert sorted(p.name for p in folder.iterdir()) == ["bwd", "fwd"]

@@ -8,7 +8,7 @@ everything that decides what the LMs learn: the LM recipe's settings (all but
 ``train.threads`` and ``train.device``) and its training and held-out text. A changed
 setting or text gets new LMs, never stale ones. Each LM is trained in a temporary
 folder and moved into place only when its training has finished, so a killed run
-leaves nothing that looks finished.
+leaves nothing that looks finished (its partial folder is removed by the next run).
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from .config import LMRecipe
 from .text import load_lm_text
 from .train import train_lm
 
-DIRECTIONS = ("fwd", "bwd")
 UNLEARNT = ("threads", "device")  # train fields that do not change the weights' meaning
 
 
@@ -90,12 +89,25 @@ def ensure_charlms(name_or_path: str, console: Console, *, threads: int | None =
     return ",".join(paths)
 
 
+def _alive(pid: str) -> bool:
+    """Whether a process of this number runs (one training the same LM right now)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _train_one(recipe: LMRecipe, direction: str, done: Path, train_text: str, valid_text: str | None,
                described: str, console: Console, threads: int | None) -> None:
     if threads:
         recipe.train.threads = threads
+    for stale in done.parent.glob(f"{direction}.partial-*"):  # left by a killed run
+        if not _alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
     work = done.parent / f"{direction}.partial-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
     console.log(f"training the {'forward' if direction == 'fwd' else 'backward'} char LM of '{recipe.name}' on "
                 f"{described} (cached in {done.parent} for later runs)")
     result = train_lm(recipe, work, console, train_text=train_text, valid_text=valid_text)
