@@ -64,15 +64,9 @@ def pick_model(given: str | None) -> Path:
     return demo / "best"
 
 
-def offline_words_per_second(model: Path, sentences: list[list[str]], threads: int) -> tuple[float, float]:
-    """What ``tagger predict`` does with a file: ``predict_all`` on chunks of 4 x 256
-    sentences. Words per second of wall time, and per second of CPU time."""
-    import torch
-
-    import tagger
-
-    torch.set_num_threads(threads)
-    loaded = tagger.load(model)
+def offline_words_per_second(loaded, sentences: list[list[str]]) -> tuple[float, float]:
+    """What ``tagger predict`` does with a file: ``predict_all`` of the ``loaded`` model on
+    chunks of 4 x 256 sentences. Words per second of wall time, and per second of CPU time."""
     words = sum(len(s) for s in sentences)
     best, best_cpu = float("inf"), float("inf")
     for _ in range(3):
@@ -91,15 +85,9 @@ def client_batches(sentences: list[list[str]], clients: int) -> list[list[list[s
     return [[sentences[(start + k) % len(sentences)] for start in starts] for k in range(rounds)]
 
 
-def model_alone_words_per_second(model: Path, sentences: list[list[str]], clients: int, threads: int) -> float:
-    """The ceiling of a load phase: the server's own call (``predict_with_proba``) on
-    the batches ``clients`` clients make, with no HTTP at all (best of 2, in this process)."""
-    import torch
-
-    import tagger
-
-    torch.set_num_threads(threads)
-    loaded = tagger.load(model)
+def model_alone_words_per_second(loaded, sentences: list[list[str]], clients: int) -> float:
+    """The ceiling of a load phase: the server's own call (``predict_with_proba``) of the
+    ``loaded`` model on the batches ``clients`` clients make, with no HTTP at all (best of 2)."""
     batches = client_batches(sentences, clients)
     words = sum(len(s) for batch in batches for s in batch)
     best = float("inf")
@@ -311,10 +299,17 @@ def main() -> None:
     from tagger.serve.launch import ServerProcess
 
     model = pick_model(args.model).resolve()
-    offline = offline_words_per_second(model, sentences, args.threads)
+    import torch
+
+    import tagger
+
+    torch.set_num_threads(args.threads)
+    loaded = tagger.load(model)
+    offline = offline_words_per_second(loaded, sentences)
     console.print(f"offline: {offline[0]:,.0f} words/s ({offline[1]:,.0f} per CPU-second) on {args.threads} "
                   f"thread(s), {len(sentences):,} sentences")
-    alone = {c: model_alone_words_per_second(model, sentences, min(c, args.max_batch), args.threads) for c in args.clients}
+    alone = {c: model_alone_words_per_second(loaded, sentences, min(c, args.max_batch)) for c in args.clients}
+    del loaded
     console.print("the model alone on one sentence per client: "
                   + ", ".join(f"{c} clients {w:,.0f} words/s ({w / offline[0]:.0%} of offline)" for c, w in alone.items()))
     options = ["--threads", str(args.threads), "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]

@@ -170,12 +170,14 @@ class TaggerTask:
         training words (``embed.word_dropout``) and words inside gold entities
         (``embed.entity_dropout``), each with its own probability."""
         embed, words = self.recipe.embed, batch.words
+        if not (embed.word_dropout > 0 or embed.entity_dropout > 0):
+            return words
         drop = torch.zeros_like(words, dtype=torch.bool)
         if embed.word_dropout > 0:
             drop |= self.singletons[words] & (torch.rand(words.shape, device=words.device) < embed.word_dropout)
         if embed.entity_dropout > 0:
             drop |= entity_words(batch, self.entity_labels) & (torch.rand(words.shape, device=words.device) < embed.entity_dropout)
-        return words.masked_fill(drop, self.unk_id) if embed.word_dropout > 0 or embed.entity_dropout > 0 else words
+        return words.masked_fill(drop, self.unk_id)
 
     def evaluate(self) -> tuple[dict | None, float | None]:
         # Each process decodes its share of the dev set; rank 0 scores the whole.

@@ -121,7 +121,7 @@ class Trainer:
         steps = getattr(task, "steps_per_epoch", None)
         self.steps = steps() if steps else len(task.batches(random.Random(cfg.seed)))
         self.schedule = Schedule(self.optimizer, cfg, self.steps)
-        self.average = WeightAverage(task.model, cfg.average) if getattr(cfg, "average", 0.0) > 0 else None
+        self.average = WeightAverage(task.model, cfg.average) if cfg.average > 0 else None
         # Scores may be negative (a language model's is minus its held-out loss).
         self.loop = LoopState(epoch_rng=self.rng.getstate(), world_size=self.dist.world, best_score=-math.inf)
 
