@@ -5,6 +5,7 @@ them, so per-token Python work happens once per corpus, not once per epoch.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -128,10 +129,13 @@ class Context:
 
 
 def encode(
-    sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = True, context: Context | None = None
+    sent: Sentence | Sequence[str], vocabs: Vocabs, with_labels: bool = True, context: Context | None = None,
+    shared_lm: dict | None = None,
 ) -> Encoded:
     """A sentence as tensors; with a ``context``, the inputs cover its context words too
-    (``offset`` says where the sentence starts) while the labels cover its own words."""
+    (``offset`` says where the sentence starts) while the labels cover its own words.
+    ``shared_lm`` (see :func:`_lm_inputs`) lets sentences that give the char LMs the same
+    words share one tensor of their characters."""
     own = sent.words if isinstance(sent, Sentence) else list(sent)
     if not own:
         raise TaggerError("cannot tag an empty sentence")
@@ -166,21 +170,29 @@ def encode(
         chars=chars,
         labels=labels,
         cats=cats,
-        lm=_lm_inputs(words, ctx, vocabs),
+        lm=_lm_inputs(words, ctx, vocabs, shared_lm),
         offset=len(ctx.left),
         own=len(own) if context is not None else None,
     )
 
 
-def _lm_inputs(words: list[str], ctx: Context, vocabs: Vocabs) -> dict[str, tuple[Tensor, Tensor]]:
+def _lm_inputs(words: list[str], ctx: Context, vocabs: Vocabs,
+               shared_lm: dict | None = None) -> dict[str, tuple[Tensor, Tensor]]:
     """Per char-LM direction: the characters of ``words`` with the LM-only context
-    around them, and the positions read for ``words`` alone."""
-    lm = {}
+    around them, and the positions read for ``words`` alone. ``shared_lm`` maps the
+    LMs' words to the inputs already built for them: with ``embed.charlm_context = -1``
+    every sentence of a document reads the whole document, and its characters are then
+    built and held once, not once per sentence (``collate`` runs them through the LMs once)."""
+    if not vocabs.charlm:
+        return {}
+    text = (*ctx.lm_left, *words, *ctx.lm_right)
+    full = None if shared_lm is None else shared_lm.get(text)
+    if full is None:
+        full = {d: tuple(map(torch.tensor, lm_inputs(text, *vocabs.charlm_vocab(d)))) for d in vocabs.charlm}
+        if shared_lm is not None:
+            shared_lm[text] = full
     first = len(ctx.lm_left)
-    for direction in vocabs.charlm:
-        ids, positions = lm_inputs([*ctx.lm_left, *words, *ctx.lm_right], *vocabs.charlm_vocab(direction))
-        lm[direction] = (torch.tensor(ids), torch.tensor(positions[first : first + len(words)]))
-    return lm
+    return {d: (ids, positions[first : first + len(words)].clone()) for d, (ids, positions) in full.items()}
 
 
 def contexts(docs: Sequence[object | None], words: Sequence[Sequence[str]], tokens: int,
@@ -215,7 +227,8 @@ def encode_all(sentences: Sequence[Sentence | Sequence[str] | None], vocabs: Voc
     if docs is None:
         docs = [s.doc if isinstance(s, Sentence) else None for s in sentences]
     ctxs = contexts(docs, words, context_tokens, lm_tokens)
-    return [encode(s, vocabs, with_labels, c) if w else None for s, w, c in zip(sentences, words, ctxs)]
+    shared_lm: dict = {}  # the sentences of a document often give the LMs the same words
+    return [encode(s, vocabs, with_labels, c, shared_lm) if w else None for s, w, c in zip(sentences, words, ctxs)]
 
 
 def _encode_cats(sent: Sentence, vocabs: Vocabs) -> dict[str, Tensor]:
@@ -250,7 +263,10 @@ class Batch:
     lengths: Tensor  # [B], on the CPU (packing wants it there)
     labels: dict[str, Tensor]  # task -> [B, T]; a sentence task -> [B] class ids or [B, C] multi-hot
     index: list[int]  # positions of these sentences in the input list
-    lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # direction -> ([B, L], [B, T])
+    lm: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # direction -> ([U, L], [B, T])
+    # [B]: the row of ``lm``'s char ids each sentence reads; sentences whose LM strings are
+    # identical share one row, so the LMs read it once. None: row b for sentence b (U = B).
+    lm_rows: Tensor | None = None
     lm_feats: Tensor | None = None  # [B, T, D], precomputed frozen char-LM features
     # Document context (None without): where each row's own words start in the input [B],
     # and how many there are [B]; the heads see only those (``head_mask``, ``out_lengths``).
@@ -282,6 +298,7 @@ class Batch:
             labels={k: v.to(device) for k, v in self.labels.items()},
             index=self.index,
             lm={k: (ids.to(device), pos.to(device)) for k, (ids, pos) in self.lm.items()},
+            lm_rows=None if self.lm_rows is None else self.lm_rows.to(device),
             lm_feats=None if self.lm_feats is None else self.lm_feats.to(device),
             offsets=None if self.offsets is None else self.offsets.to(device),
             own_lengths=self.own_lengths,
@@ -303,10 +320,7 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
     labels = {t: pad([e.labels[t] for e in items], batch_first=True) for t in sorted(tasks)}
     # Sentence labels have no time axis: stacked, never padded.
     labels.update({t: _stack_cats([e.cats[t] for e in items]) for t in sorted(cat_tasks)})
-    lm = {
-        d: (pad([e.lm[d][0] for e in items], batch_first=True), pad([e.lm[d][1] for e in items], batch_first=True))
-        for d in items[0].lm
-    }
+    lm, lm_rows = _collate_lm(items)
     cached = all(e.lm_feats is not None for e in items)
     in_context = any(e.own is not None for e in items)
     return Batch(
@@ -318,10 +332,44 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
         labels=labels,
         index=index,
         lm=lm,
+        lm_rows=lm_rows,
         lm_feats=pad([e.lm_feats for e in items], batch_first=True) if cached else None,
         offsets=torch.tensor([e.offset for e in items]) if in_context else None,
         own_lengths=torch.tensor([len(e) if e.own is None else e.own for e in items]) if in_context else None,
     )
+
+
+def _collate_lm(items: Sequence[Encoded]) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor | None]:
+    """The batch's char-LM inputs: each distinct string once (a row of ids), every
+    sentence's read positions, and which row each sentence reads (None when none repeats)."""
+    if not items[0].lm:
+        return {}, None
+    strings = lm_string_numbers(items)
+    first: dict[int, int] = {}  # string number -> the first item reading it
+    for i, string in enumerate(strings):
+        first.setdefault(string, i)
+    pad = torch.nn.utils.rnn.pad_sequence
+    lm = {d: (pad([items[i].lm[d][0] for i in first.values()], batch_first=True),
+              pad([e.lm[d][1] for e in items], batch_first=True)) for d in items[0].lm}
+    return lm, None if len(first) == len(items) else torch.tensor(strings)
+
+
+def lm_string_numbers(items: Sequence[Encoded]) -> list[int]:
+    """A number per item naming its char-LM strings (all directions), 0, 1, ... in order
+    of first appearance: items with one number read identical strings. ``encode_all``
+    shares one tensor among the sentences reading one string, so each tensor is hashed
+    once; equal strings in different tensors get one number too."""
+    by_tensor: dict[tuple, int] = {}
+    by_text: dict[tuple, int] = {}
+    out = []
+    for e in items:
+        tensors = tuple((ids.data_ptr(), ids.numel(), ids.stride(0)) for ids, _ in e.lm.values())
+        if tensors not in by_tensor:
+            text = tuple((ids.numel(), hashlib.blake2b(ids.cpu().contiguous().numpy(), digest_size=16).digest())
+                         for ids, _ in e.lm.values())
+            by_tensor[tensors] = by_text.setdefault(text, len(by_text))
+        out.append(by_tensor[tensors])
+    return out
 
 
 def _stack_cats(values: Sequence[Tensor]) -> Tensor:
@@ -333,19 +381,41 @@ LM_CHARS = 200_000  # characters per eval batch through the char LMs (a document
 
 
 def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_000) -> Iterator[Batch]:
-    """Longest first, so a batch pads little and one huge sentence is a batch of its own;
-    with char LMs, a batch also holds at most ``LM_CHARS`` characters of LM input."""
-    order = sorted(range(len(data)), key=lambda i: -len(data[i]))
-    start = 0
-    while start < len(order):
-        longest = len(data[order[start]])
-        size = max(1, min(batch_size, max_tokens // max(longest, 1)))
-        if data[order[start]].lm:
-            chars = max(next(iter(data[i].lm.values()))[0].shape[0] for i in order[start : start + size])
-            size = max(1, min(size, LM_CHARS // chars))
-        chunk = order[start : start + size]
-        yield collate([data[i] for i in chunk], chunk)
-        start += size
+    """Longest first, so a batch pads little and one huge sentence is a batch of its own.
+    With char LMs, the sentences that read one LM string (with ``embed.charlm_context =
+    -1``, a whole document) go into one batch, where the LMs read that string once
+    (``collate``), unless they are more than one batch holds; and a batch holds at most
+    ``LM_CHARS`` characters of distinct LM strings."""
+    batch: list[int] = []
+    longest = lm_longest = strings = 0
+    for unit in _eval_units(data, batch_size, max_tokens):
+        unit_longest = max(len(data[i]) for i in unit)
+        unit_chars = next(iter(data[unit[0]].lm.values()))[0].shape[0] if data[unit[0]].lm else 0
+        fits = (len(batch) + len(unit) <= batch_size
+                and (len(batch) + len(unit)) * max(longest, unit_longest) <= max_tokens
+                and (strings + 1) * max(lm_longest, unit_chars) <= LM_CHARS)
+        if batch and not fits:
+            yield collate([data[i] for i in batch], batch)
+            batch, longest, lm_longest, strings = [], 0, 0, 0
+        batch += unit
+        longest, lm_longest, strings = max(longest, unit_longest), max(lm_longest, unit_chars), strings + 1
+    if batch:
+        yield collate([data[i] for i in batch], batch)
+
+
+def _eval_units(data: Sequence[Encoded], batch_size: int, max_tokens: int) -> list[list[int]]:
+    """The sentences that read one LM string (each sentence alone without char LMs),
+    longest first within a unit and units by their longest sentence; a unit that one
+    batch cannot hold is cut into pieces that fill a batch each."""
+    groups: dict[int, list[int]] = {}
+    keys = lm_string_numbers(data) if data and data[0].lm else range(len(data))
+    for i in sorted(range(len(data)), key=lambda i: -len(data[i])):
+        groups.setdefault(keys[i], []).append(i)
+    units = []
+    for group in sorted(groups.values(), key=lambda g: -len(data[g[0]])):
+        size = max(1, min(batch_size, max_tokens // max(len(data[group[0]]), 1)))
+        units += [group[start : start + size] for start in range(0, len(group), size)]
+    return units
 
 
 LONG_SENTENCE = 1000  # tokens; longer training sentences get a batch of their own

@@ -56,7 +56,7 @@ class SequenceTagger(nn.Module):
 
     def charlm_features(self, batch: Batch) -> Tensor:
         """[B, T, D]: the char-LM embeddings of a batch (for caching frozen ones)."""
-        return self.embedder.charlm(batch.lm, batch.mask)
+        return self.embedder.charlm(batch.lm, batch.mask, batch.lm_rows)
 
     @property
     def tasks(self) -> list[str]:
@@ -70,7 +70,7 @@ class SequenceTagger(nn.Module):
     def states(self, batch: Batch) -> Tensor:
         """[B, T', D]: the encoder's states at each sentence's own words (with document
         context, the context words are encoded and then left out; ``batch.head_mask``)."""
-        x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask, batch.lm, batch.lm_feats)
+        x = self.embedder(batch.words, batch.casing, batch.chars, batch.mask, batch.lm, batch.lm_feats, batch.lm_rows)
         states = self.encoder(x, batch.lengths)
         if batch.offsets is None:
             return states

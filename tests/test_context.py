@@ -286,11 +286,14 @@ def test_export_refuses_a_context_model_in_one_line(context_model, tmp_path):
 def test_eval_batches_hold_a_bounded_number_of_char_lm_characters():
     from tagger.batching import LM_CHARS, Encoded, eval_batches
 
-    def item(chars: int) -> Encoded:
+    def item(chars: int, char: int = 1) -> Encoded:
         return Encoded(words=torch.ones(3, dtype=torch.long), casing=torch.ones(3, dtype=torch.long),
                        chars=torch.ones(3, 2, dtype=torch.long),
-                       lm={"fwd": (torch.ones(chars, dtype=torch.long), torch.tensor([1, 2, 3]))})
+                       lm={"fwd": (torch.full((chars,), char), torch.tensor([1, 2, 3]))})
 
-    whole_documents = [item(LM_CHARS // 2) for _ in range(5)]  # e.g. embed.charlm_context = -1
+    whole_documents = [item(LM_CHARS // 2, char) for char in range(1, 6)]  # e.g. embed.charlm_context = -1
     assert [len(b.index) for b in eval_batches(whole_documents, 256)] == [2, 2, 1]
-    assert [len(b.index) for b in eval_batches([item(40) for _ in range(5)], 256)] == [5]  # sentences: as before
+    assert [len(b.index) for b in eval_batches([item(40, c) for c in range(1, 6)], 256)] == [5]  # sentences: as before
+    # Five sentences of one document read one string: the LMs read it once, in one batch.
+    one_document = [item(LM_CHARS // 2) for _ in range(5)]
+    assert [(len(b.index), b.lm["fwd"][0].shape[0]) for b in eval_batches(one_document, 256)] == [(5, 1)]

@@ -54,8 +54,11 @@ class CharLMEmbedding(nn.Module):
             self.lms.eval()  # frozen LMs are feature extractors: no dropout in them, ever
         return self
 
-    def forward(self, inputs: dict[str, tuple[Tensor, Tensor]], mask: Tensor) -> Tensor:
-        """``inputs[direction]`` = (char ids [B, L], positions [B, T]) -> [B, T, out_dim]."""
+    def forward(self, inputs: dict[str, tuple[Tensor, Tensor]], mask: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``inputs[direction]`` = (char ids [U, L], positions [B, T]) -> [B, T, out_dim].
+        Sentence b reads row ``rows[b]`` of the ids (row b without ``rows``): the sentences
+        of a document that all read the whole document share one row, so the LMs run over
+        each distinct string once however many sentences read it."""
         parts = []
         with torch.set_grad_enabled(self.finetune and torch.is_grad_enabled()):
             for direction in DIRECTIONS:
@@ -63,16 +66,18 @@ class CharLMEmbedding(nn.Module):
                 # Right padding never reaches a real position: both LMs read left to right
                 # in their own (for bwd, reversed) string, and every position read lies
                 # inside its sentence's string.
-                parts.append(self._read(self.lms[direction], ids, positions))
+                parts.append(self._read(self.lms[direction], ids, positions, rows))
         return torch.cat(parts, dim=-1) * mask.unsqueeze(-1)
 
     WINDOW = 4096  # characters per LM call: a 50,000-word sentence must not need gigabytes
 
-    def _read(self, lm: RecurrentLM, ids: Tensor, positions: Tensor) -> Tensor:
-        """The LM's top-layer state at ``positions`` [B, T] of ``ids`` [B, L]."""
+    def _read(self, lm: RecurrentLM, ids: Tensor, positions: Tensor, rows: Tensor | None = None) -> Tensor:
+        """The LM's top-layer state at ``positions`` [B, T] of row ``rows`` [B] of ``ids`` [U, L]."""
+        if rows is None:
+            rows = torch.arange(positions.shape[0], device=ids.device)
+        rows = rows.to(ids.device)[:, None].expand_as(positions)
         if ids.shape[1] <= self.WINDOW:
-            top = lm.run(ids)[0][-1]
-            return top.gather(1, positions.unsqueeze(-1).expand(-1, -1, top.shape[-1]))
+            return lm.run(ids)[0][-1][rows, positions]
         # The LM is causal: reading in windows with the state carried over gives the same
         # states; keep only the ones read in each window.
         out = ids.new_zeros(*positions.shape, lm.hidden_dim, dtype=lm.embed.weight.dtype)
@@ -80,6 +85,5 @@ class CharLMEmbedding(nn.Module):
         for start in range(0, ids.shape[1], self.WINDOW):
             outputs, state = lm.run(ids[:, start : start + self.WINDOW], state)
             inside = (positions >= start) & (positions < start + self.WINDOW)
-            rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(positions)[inside]
-            out[inside] = outputs[-1][rows, positions[inside] - start]
+            out[inside] = outputs[-1][rows[inside], positions[inside] - start]
         return out

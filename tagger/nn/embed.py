@@ -53,7 +53,8 @@ CHAR_ENCODERS.register("none", lambda num_chars, dim, hidden, kernel: None)
 class Embedder(nn.Module):
     """A token as [word embedding; casing embedding; char encoding; char-LM states],
     with dropout (``locked_dropout``: one mask per sentence). ``charlm`` is a module
-    ``(inputs, mask) -> [B, T, out_dim]`` (:class:`tagger.nn.charlm.CharLMEmbedding`)."""
+    ``(inputs, mask, rows) -> [B, T, out_dim]`` (:class:`tagger.nn.charlm.CharLMEmbedding`;
+    ``rows``: which row of the LM inputs each sentence reads)."""
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class Embedder(nn.Module):
         mask: Tensor,
         lm: dict[str, tuple[Tensor, Tensor]] | None = None,
         lm_feats: Tensor | None = None,
+        lm_rows: Tensor | None = None,
     ) -> Tensor:
         parts = [self.word(words)]
         if self.casing is not None:
@@ -102,5 +104,5 @@ class Embedder(nn.Module):
             parts.append(grid)
         if self.charlm is not None:
             # Frozen LMs' features may come precomputed (training computes them once).
-            parts.append(lm_feats.to(parts[0].dtype) if lm_feats is not None else self.charlm(lm, mask))
+            parts.append(lm_feats.to(parts[0].dtype) if lm_feats is not None else self.charlm(lm, mask, lm_rows))
         return self.dropout(torch.cat(parts, dim=-1))
