@@ -5,6 +5,8 @@ tagger (PyTorch fp32 and int8, the ONNX runtime fp32 and int8) and spaCy's own N
     python bench/peers.py --model runs/peers/conll2003/best --rounds 3
     python bench/peers.py --batch-size 64 --name peers_b64   # smaller batches: half the memory
     python bench/peers.py --charlm-model runs/charlm-ner/best --name peers_charlm   # + a char-LM model
+    python bench/peers.py --charlm-model runs/charlm-ner/best --systems charlm-fp32 charlm-onnx-fp32 \
+        charlm-onnx-int8 --name peers_charlm_onnx   # the char-LM model alone: PyTorch vs its exports
 
 What it needs, made once and cached under ``runs/peers/``:
 
@@ -22,15 +24,18 @@ What it needs, made once and cached under ``runs/peers/``:
 Timing: each system runs in its own process, one thread (``OMP_NUM_THREADS=1``,
 ``torch.set_num_threads(1)``, ONNX Runtime ``intra_op_num_threads=1``), on the same
 pre-tokenized valid sentences, in interleaved rounds (system A, B, C, ... then again),
-best round kept; the process loads the model, tags 256 sentences to warm up, then
+best round kept (words per second of wall clock, and per CPU second of the process:
+the steadier measure on a busy machine); the process loads the model, tags 256 sentences to warm up, then
 tags all of them once, timed (spaCy: ``nlp.pipe`` over ``Doc(words=...)``, batch 256;
 ours: ``predict``, batch 256, encoding included in both). Peak RSS is the process's
 ``VmHWM``. F1: seqeval strict spans against the gold BIO tags. Flair joins only
 when it is installed (and is skipped with a note otherwise: it needs its own model).
 
 ``--charlm-model DIR`` adds a tagger with contextual char-LM embeddings (PyTorch fp32
-and int8; the ONNX export does not cover char LMs) to the same rounds; its FLOPs per
-word count both char LMs over the word's characters and the space after it.
+and int8, and its ONNX exports fp32 and int8, made under ``runs/peers/charlm-onnx-*``)
+to the same rounds; its FLOPs per word count both char LMs over the word's characters
+and the space after it. With only char-LM systems in ``--systems`` the default model is
+not needed; ``ratio_to_charlm_fp32`` compares them to the char-LM model in PyTorch fp32.
 
 Results: a table (ratios to spaCy and to our PyTorch fp32 model), and ``bench/results/peers.json`` with the machine's load (``uptime``)
 before and after, the encoder's FLOPs per token and this machine's one-thread SGEMM
@@ -50,7 +55,7 @@ from benchutil import ROOT, find_data, proc_status_kb, write_result
 
 RUNS = ROOT / "runs" / "peers"
 SYSTEMS = ("spacy", "tagger-fp32", "tagger-int8", "onnx-fp32", "onnx-int8")
-CHARLM_SYSTEMS = ("charlm-fp32", "charlm-int8")  # with --charlm-model
+CHARLM_SYSTEMS = ("charlm-fp32", "charlm-int8", "charlm-onnx-fp32", "charlm-onnx-int8")  # with --charlm-model
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -68,7 +73,7 @@ def load_system(system: str, args: argparse.Namespace):
             docs = nlp.pipe((Doc(nlp.vocab, words=w) for w in sentences), batch_size=args.batch_size)
             return [[t.ent_iob_ + "-" + t.ent_type_ if t.ent_iob_ in ("B", "I") else "O" for t in d] for d in docs]
         return tag
-    if system.startswith("onnx"):
+    if system.startswith(("onnx", "charlm-onnx")):
         import tagger.runtime
 
         model = tagger.runtime.load(RUNS / system, threads=1, batch_size=args.batch_size)
@@ -91,12 +96,12 @@ def worker(system: str, args: argparse.Namespace) -> None:
     tag = load_system(system, args)
     loaded = time.perf_counter() - start
     tag(words[: args.batch_size])  # warm-up: first calls allocate and pick kernels
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     tags = tag(words)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
     peak_kb = proc_status_kb(os.getpid(), "VmHWM")
-    json.dump({"system": system, "seconds": seconds, "load_seconds": loaded, "peak_rss_mb": peak_kb / 1024,
+    json.dump({"system": system, "seconds": seconds, "cpu_seconds": cpu, "load_seconds": loaded, "peak_rss_mb": peak_kb / 1024,
                "words": sum(map(len, words)), "tags": tags}, sys.stdout)
 
 
@@ -130,14 +135,17 @@ def prepare_spacy(args: argparse.Namespace, data: Path) -> Path | None:
     return folder / "model-best" if (folder / "model-best" / "meta.json").exists() else None
 
 
-def prepare_exports(model: Path) -> None:
+def prepare_exports(model: Path, prefix: str = "onnx") -> None:
     from tagger.export import export_model
 
+    weights = (model / "model.safetensors").stat()
+    source = f"{model.resolve()} {weights.st_size} {weights.st_mtime_ns}\n"  # which model the export is of
     for quantize in (None, "int8"):
-        target = RUNS / f"onnx-{quantize or 'fp32'}"
-        onnx = target / "model.onnx"
-        if not onnx.exists() or onnx.stat().st_mtime < (model / "model.safetensors").stat().st_mtime:
+        target = RUNS / f"{prefix}-{quantize or 'fp32'}"
+        stamp = RUNS / f"{prefix}-{quantize or 'fp32'}.source"
+        if not (target / "model.onnx").exists() or not stamp.exists() or stamp.read_text() != source:
             export_model(model, target, quantize=quantize)
+            stamp.write_text(source)
 
 
 # -- the parent: rounds, scores, table ---------------------------------------------
@@ -204,18 +212,27 @@ def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, 
     for result in (r for rnd in rounds for r in rnd):
         entry = systems.setdefault(result["system"], {"words": result["words"], "words_per_s": [], "peak_rss_mb": 0.0})
         entry["words_per_s"].append(result["words"] / result["seconds"])
+        entry.setdefault("words_per_cpu_s", []).append(result["words"] / result["cpu_seconds"])
         entry["peak_rss_mb"] = max(entry["peak_rss_mb"], result["peak_rss_mb"])
         entry["load_seconds"] = round(min(entry.get("load_seconds", 1e9), result["load_seconds"]), 2)
         if "f1" not in entry:
             entry["f1"] = round(100 * span_report(gold, result["tags"])["f1"], 2)
     base = max(systems["spacy"]["words_per_s"]) if "spacy" in systems else None
     ours = max(systems["tagger-fp32"]["words_per_s"]) if "tagger-fp32" in systems else None
+    charlm = max(systems["charlm-fp32"]["words_per_s"]) if "charlm-fp32" in systems else None
+    charlm_cpu = max(systems["charlm-fp32"]["words_per_cpu_s"]) if charlm else None
     for name, entry in systems.items():
         entry["best_words_per_s"] = round(max(entry["words_per_s"]))
         entry["words_per_s"] = [round(w) for w in entry["words_per_s"]]
+        entry["best_words_per_cpu_s"] = round(max(entry["words_per_cpu_s"]))
+        entry["words_per_cpu_s"] = [round(w) for w in entry["words_per_cpu_s"]]
         entry["peak_rss_mb"] = round(entry["peak_rss_mb"], 1)
         entry["ratio_to_spacy"] = round(entry["best_words_per_s"] / base, 3) if base else None
         entry["ratio_to_tagger_fp32"] = round(entry["best_words_per_s"] / ours, 3) if ours else None
+        if name.startswith("charlm"):
+            entry["ratio_to_charlm_fp32"] = round(entry["best_words_per_s"] / charlm, 3) if charlm else None
+            entry["cpu_ratio_to_charlm_fp32"] = (round(entry["best_words_per_cpu_s"] / charlm_cpu, 3)
+                                                 if charlm else None)
         if name != "spacy":  # how near the encoder's arithmetic runs to one thread's SGEMM speed
             model_flops = flops["charlm" if name.startswith("charlm") else "tagger"]
             entry["flops_per_word"] = round(model_flops)
@@ -224,12 +241,16 @@ def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, 
 
 
 def print_table(systems: dict) -> None:
-    print(f"\n{'system':<13} {'words/s':>9} {'x spaCy':>8} {'x fp32':>7} {'peak RSS MB':>12} {'valid F1':>9} {'load s':>7}")
+    print(f"\n{'system':<16} {'words/s':>9} {'x spaCy':>8} {'x fp32':>7} {'x charlm':>9} {'w/CPU-s':>9} "
+          f"{'x charlm CPU':>12} {'peak RSS MB':>12} {'valid F1':>9} {'load s':>7}")
     for name, e in systems.items():
         ratio = f"{e['ratio_to_spacy']:.2f}" if e["ratio_to_spacy"] else "-"
         ours = f"{e['ratio_to_tagger_fp32']:.2f}" if e["ratio_to_tagger_fp32"] else "-"
-        print(f"{name:<13} {e['best_words_per_s']:>9,} {ratio:>8} {ours:>7} {e['peak_rss_mb']:>12.0f} {e['f1']:>9.2f} "
-              f"{e['load_seconds']:>7.2f}")
+        charlm = f"{e['ratio_to_charlm_fp32']:.2f}" if e.get("ratio_to_charlm_fp32") else "-"
+        cpu = f"{e['cpu_ratio_to_charlm_fp32']:.2f}" if e.get("cpu_ratio_to_charlm_fp32") else "-"
+        print(f"{name:<16} {e['best_words_per_s']:>9,} {ratio:>8} {ours:>7} {charlm:>9} {e['best_words_per_cpu_s']:>9,} "
+              f"{cpu:>12} {e['peak_rss_mb']:>12.0f} "
+              f"{e['f1']:>9.2f} {e['load_seconds']:>7.2f}")
 
 
 def main() -> None:
@@ -241,7 +262,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS + CHARLM_SYSTEMS)
     parser.add_argument("--charlm-model", type=Path, default=None,
-                        help="also time this char-LM tagger (systems charlm-fp32 and charlm-int8)")
+                        help="also time this char-LM tagger (systems charlm-fp32, charlm-int8, charlm-onnx-fp32, "
+                             "charlm-onnx-int8)")
     parser.add_argument("--no-train-spacy", action="store_true", help="skip spaCy when its pipeline is not cached")
     parser.add_argument("--spacy-max-steps", type=int, default=6000)
     parser.add_argument("--spacy-max-epochs", type=int, default=12)
@@ -259,14 +281,21 @@ def main() -> None:
         print("skipped: CoNLL-2003 not found ($TAGGER_DATA_DIR/conll2003 or ../shared/data/conll2003)")
         return
     args.valid = args.valid or data / "valid.txt"
-    if not (args.model / "model.safetensors").exists():
+    systems = list(args.systems)
+    args.base = any(s in SYSTEMS[1:] for s in systems)  # the default model's systems
+    if args.base and not (args.model / "model.safetensors").exists():
         print(f"skipped: no model at {args.model}; train it with\n  nice -n 10 tagger train conll2003 --output "
               f"{RUNS / 'conll2003'} --threads 1 --set train.max_minutes=20")
         return
-    prepare_exports(args.model)
-    systems = list(args.systems)
+    if args.base:
+        prepare_exports(args.model)
     if args.charlm_model:
-        systems += [s for s in CHARLM_SYSTEMS if s not in systems]
+        if args.base:  # alongside the default model: every char-LM system
+            systems += [s for s in CHARLM_SYSTEMS if s not in systems]
+        if any(s.startswith("charlm-onnx") for s in systems):
+            prepare_exports(args.charlm_model, "charlm-onnx")
+    elif any(s in CHARLM_SYSTEMS for s in systems):
+        raise SystemExit("the charlm-* systems need --charlm-model DIR")
     if "spacy" in systems and prepare_spacy(args, data) is None:
         print("note: spaCy skipped (no pipeline in runs/peers/spacy/model-best)")
         systems.remove("spacy")
@@ -295,7 +324,7 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
         rounds.append(run_round(systems, args))
         print(f"round {number + 1}: " + ", ".join(f"{r['system']} {r['words'] / r['seconds']:,.0f} w/s" for r in rounds[-1]),
               file=sys.stderr)
-    flops = {"tagger": encoder_flops_per_token(args.model)}
+    flops = {"tagger": encoder_flops_per_token(args.model) if args.base else None}
     if args.charlm_model:
         words = [s.words for s in valid]
         flops["charlm"] = encoder_flops_per_token(args.charlm_model) + charlm_flops_per_word(args.charlm_model, words)

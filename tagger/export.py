@@ -11,6 +11,16 @@ The encoder is rewritten for export without packed sequences, and stays exact: t
 forward direction runs on the padded batch (padding comes after a sentence's words,
 so it never reaches them), the backward direction on each sentence reversed within
 its own length (its padding stays at the end), whose outputs are reversed back.
+
+Char-LM embeddings (:class:`tagger.nn.charlm.CharLMEmbedding`) are part of the graph:
+each LM's character ids and read positions are inputs (``lm.fwd``, ``lm.fwd.positions``,
+``lm.bwd``, ``lm.bwd.positions``; the runtime builds them with
+:func:`tagger.charlm_text.lm_inputs`, as ``tagger.batching`` does), and the LM's layers
+run in the graph over the padded batch: an LM reads left to right in its own string, so
+right padding never reaches a position read. The graph reads a sentence's characters in
+one pass where the PyTorch model reads more than ``CharLMEmbedding.WINDOW`` of them in
+windows (the same states, in less memory); the runtime therefore refuses a sentence of
+more than ``tagger.runtime.inputs.MAX_LM_CHARS`` characters.
 """
 from __future__ import annotations
 
@@ -26,12 +36,15 @@ from torch import Tensor, nn
 from .errors import TaggerError
 from .files import atomic_write_text
 from .model import SequenceTagger, load_model
+from .nn.charlm import DIRECTIONS, CharLMEmbedding
 from .nn.decode import mask_to_scores
 from .nn.embed import CharCNN, CharLSTM
+from .nn.lm import RecurrentLM
 from .runtime import EXPORT_FILE, EXPORT_FORMAT, ONNX_FILE, QUANTIZE_CHOICES, VOCAB_FILE
 
 OPSET = 17
 INPUTS = ("words", "casing", "chars", "char_index", "lengths")
+LM_INPUTS = tuple(name for d in DIRECTIONS for name in (f"lm.{d}", f"lm.{d}.positions"))
 
 
 def reverse_index(lengths: Tensor, steps: int) -> Tensor:
@@ -103,20 +116,47 @@ class PaddedCharLSTM(nn.Module):
         return torch.cat([fwd, bwd], dim=1)
 
 
+class PaddedCharLM(nn.Module):
+    """:class:`tagger.nn.charlm.CharLMEmbedding` over padded batches: each LM's top-layer
+    states at the positions read, forward then backward, as the model concatenates them."""
+
+    def __init__(self, charlm: CharLMEmbedding):
+        super().__init__()
+        self.lms = nn.ModuleList(charlm.lms[d] for d in DIRECTIONS)
+        for lm in self.lms:
+            if not isinstance(lm, RecurrentLM):
+                raise TaggerError(f"cannot export the char LM {type(lm).__name__}")
+            for layer in lm.layers:
+                if not isinstance(layer, nn.RNNBase) or layer.num_layers != 1 or layer.bidirectional:
+                    raise TaggerError("cannot export a char LM whose layers are not one-direction, one-layer RNNs")
+                if isinstance(layer, nn.LSTM) and layer.proj_size:
+                    raise TaggerError("an LSTM with proj_size cannot be exported")
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        """``inputs``: per LM (forward, backward) its ids [B, L] and positions [B, T] -> [B, T, D]."""
+        parts = []
+        for i, lm in enumerate(self.lms):
+            ids, positions = inputs[2 * i], inputs[2 * i + 1]
+            top = lm.run(ids)[0][-1]  # eval mode: no dropout; no initial state
+            parts.append(top.gather(1, positions[:, :, None].expand(-1, -1, top.shape[-1])))
+        return torch.cat(parts, dim=-1)
+
+
 class ExportGraph(nn.Module):
     """The model's forward pass in a shape ``torch.onnx.export`` turns into one graph.
 
     Inputs: ``words``, ``casing`` [B, T] ids; ``chars`` [U, W]: the character ids of the
     batch's distinct spellings (the model runs its char encoder once per spelling too);
-    ``char_index`` [B, T]: each token's row of ``chars``; ``lengths`` [B]. Outputs, in
-    head order: ``scores.TASK``, [B, T, L] or [B, C] (see the module's docstring).
+    ``char_index`` [B, T]: each token's row of ``chars``; ``lengths`` [B]; with char-LM
+    embeddings, per LM direction its character ids [B, L] and read positions [B, T]
+    (``LM_INPUTS``). Outputs, in head order: ``scores.TASK``, [B, T, L] or [B, C] (see
+    the module's docstring).
     """
 
     def __init__(self, model: SequenceTagger):
         super().__init__()
         embedder = model.embedder
-        if embedder.charlm is not None:
-            raise TaggerError("a model with char-LM embeddings cannot be exported to ONNX yet")
+        self.charlm = None if embedder.charlm is None else PaddedCharLM(embedder.charlm)
         self.word, self.casing = embedder.word, embedder.casing
         chars = embedder.chars
         self.chars = PaddedCharLSTM(chars) if isinstance(chars, CharLSTM) else chars
@@ -127,7 +167,8 @@ class ExportGraph(nn.Module):
         self.sentence_tasks = set(model.sentence_tasks)
         self.log_softmax = {h.task for h in model.recipe.heads if h.kind == "softmax" and h.span}
 
-    def forward(self, words: Tensor, casing: Tensor, chars: Tensor, char_index: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, words: Tensor, casing: Tensor, chars: Tensor, char_index: Tensor, lengths: Tensor,
+                *lm: Tensor) -> tuple[Tensor, ...]:
         mask = torch.arange(words.shape[1])[None, :] < lengths[:, None]
         parts = [self.word(words)]
         if self.casing is not None:
@@ -136,6 +177,9 @@ class ExportGraph(nn.Module):
             per_spelling = self.chars(chars)  # [U, F]
             per_token = per_spelling[char_index.reshape(-1)].reshape(*words.shape, -1)
             parts.append(per_token * mask[:, :, None].to(per_token.dtype))  # padding slots are zeros, as in the model
+        if self.charlm is not None:
+            feats = self.charlm(*lm)
+            parts.append(feats * mask[:, :, None].to(feats.dtype))
         states = self.encoder(torch.cat(parts, dim=-1), lengths)
         out = []
         for task, head in self.heads.items():
@@ -169,12 +213,22 @@ def decode_params(model: SequenceTagger) -> list[dict]:
     return heads
 
 
+def input_names(model: SequenceTagger) -> list[str]:
+    return list(INPUTS) + (list(LM_INPUTS) if model.embedder.charlm is not None else [])
+
+
 def example_inputs(model: SequenceTagger) -> tuple[Tensor, ...]:
     """A batch of two sentences (3 and 1 tokens) for tracing the graph."""
     n_words, n_chars = len(model.vocabs.words), len(model.vocabs.chars)
     words = torch.tensor([[2 % n_words, 1, 3 % n_words], [1, 0, 0]])
     chars = torch.tensor([[1, min(2, n_chars - 1), 0], [1, 0, 0], [min(3, n_chars - 1), 1, 1]])
-    return words, torch.tensor([[1, 2, 3], [4, 0, 0]]), chars, torch.tensor([[0, 1, 2], [1, 0, 0]]), torch.tensor([3, 1])
+    inputs = [words, torch.tensor([[1, 2, 3], [4, 0, 0]]), chars, torch.tensor([[0, 1, 2], [1, 0, 0]]), torch.tensor([3, 1])]
+    if model.embedder.charlm is not None:  # the strings of ["ab", "c", "d"] and ["e"]: 8 and 3 characters
+        for d in DIRECTIONS:
+            n_lm = len(model.vocabs.charlm_vocab(d)[0])
+            ids = torch.tensor([[(i % (n_lm - 1)) + 1 for i in range(8)], [1, 2 % n_lm, 1, 0, 0, 0, 0, 0]])
+            inputs += [ids, torch.tensor([[3, 5, 7], [2, 0, 0]])]
+    return tuple(inputs)
 
 
 def write_onnx(model: SequenceTagger, path: Path, opset: int = OPSET) -> None:
@@ -183,6 +237,8 @@ def write_onnx(model: SequenceTagger, path: Path, opset: int = OPSET) -> None:
     outputs = [f"scores.{task}" for task in model.tasks]
     axes = {"words": {0: "batch", 1: "length"}, "casing": {0: "batch", 1: "length"}, "chars": {0: "spellings", 1: "chars"},
             "char_index": {0: "batch", 1: "length"}, "lengths": {0: "batch"}}
+    for d in DIRECTIONS:  # both LMs read strings of the same length
+        axes[f"lm.{d}"], axes[f"lm.{d}.positions"] = {0: "batch", 1: "lm_chars"}, {0: "batch", 1: "length"}
     for task, name in zip(model.tasks, outputs):
         axes[name] = {0: "batch"} if task in model.sentence_tasks else {0: "batch", 1: "length"}
     with torch.inference_mode(), warnings.catch_warnings():
@@ -191,8 +247,10 @@ def write_onnx(model: SequenceTagger, path: Path, opset: int = OPSET) -> None:
         # exporter took 8 s and fixed the output's length axis). Its warning about LSTMs
         # and batch sizes concerns graphs with initial states, which this one has not.
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph, example_inputs(model), str(path), input_names=list(INPUTS), output_names=outputs,
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        names = input_names(model)
+        torch.onnx.export(graph, example_inputs(model), str(path), input_names=names, output_names=outputs,
+                          dynamic_axes={k: v for k, v in axes.items() if k in names or k in outputs},
+                          opset_version=opset, dynamo=False)
 
 
 def quantize_onnx(source: Path, target: Path) -> None:
@@ -224,6 +282,9 @@ def export_model(model_dir: str | Path, out_dir: str | Path, fmt: str = "onnx", 
     model = load_model(model_dir)
     if model.recipe.data.context_tokens:  # the graph takes sentences, not documents
         raise TaggerError("a model that reads document context (data.context_tokens) cannot be exported to ONNX yet",
+                          model_dir)
+    if model.embedder.charlm is not None and model.recipe.embed.charlm_context:
+        raise TaggerError("a model whose char LMs read document context (embed.charlm_context) cannot be exported to ONNX yet",
                           model_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -267,3 +267,137 @@ def test_torch_int8_agrees_with_fp32_and_unknown_values_are_refused(trained, dem
     done = runner.invoke(app, ["evaluate", str(model_dir), "--quantize", "int4"])
     assert done.exit_code == 1
     assert done.output.strip().splitlines() == ["error: unknown quantize 'int4' (choose: int8)"]
+
+
+# -- char-LM embeddings ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def charlm_trained(tmp_path_factory):
+    """A demo NER model with char-LM embeddings (a 2-layer LSTM forward LM, a GRU backward
+    LM: random, frozen) trained for 4 epochs, and its fp32 export."""
+    from tagger.lm.config import LMModelConfig
+    from tagger.lm.model import LanguageModel
+    from tagger.lm.text import build_vocab, corpus_text
+
+    out = tmp_path_factory.mktemp("export_charlm")
+    torch.manual_seed(0)
+    vocab = build_vocab(list(corpus_text(read_conll2003(demo_dir() / "train.txt"))), "char")
+    for name, reverse, cell, layers in (("fwd", False, "lstm", 2), ("bwd", True, "gru", 1)):
+        LanguageModel(LMModelConfig(hidden=12, embed_dim=6, reverse=reverse, cell=cell, layers=layers), vocab).save(out / name)
+    recipe = load_recipe("demo", TINY + ["train.max_epochs=4", "train.lr=0.03", f"embed.charlm='{out / 'fwd'},{out / 'bwd'}'"])
+    train(recipe, out / "run", Console(file=io.StringIO()))
+    return out / "run" / "best", export_model(out / "run" / "best", out / "onnx")
+
+
+def test_charlm_export_tags_like_torch(charlm_trained, demo_sentences):
+    model_dir, export_dir = charlm_trained
+    # a 1-token sentence, unknown words and characters (the LMs' <unk>), one long sentence: padding
+    sentences = demo_sentences + [["Paris"], ["zzqx", "Müller", "1984", "visited", "qqq", "Ltd.", "東京"],
+                                  [w for s in demo_sentences[:6] for w in s]]
+    torch_tagger = Tagger.load(model_dir)
+    assert torch_tagger.model.embedder.charlm is not None
+    assert runtime.load(export_dir).predict(sentences) == torch_tagger.predict(sentences)
+    assert_same_scores(model_dir, export_dir, sentences)
+    assert_same_scores(model_dir, export_dir, [["Paris"]])  # alone: no padding at all
+    text = ["The European Commission said on Thursday it disagreed with German advice.", ""]
+    assert tagger.load(export_dir).predict_all(text) == torch_tagger.predict_all(text)
+    assert sorted(p.name for p in export_dir.iterdir()) == ["export.json", "model.onnx", "vocab.json"]
+    stored = json.loads((export_dir / "vocab.json").read_text())["charlm"]  # the LMs' character vocabularies
+    assert {d: stored[d]["vocab"] for d in ("fwd", "bwd")} == {d: torch_tagger.model.vocabs.charlm[d]["vocab"]
+                                                               for d in ("fwd", "bwd")}
+    import onnx
+
+    names = [i.name for i in onnx.load(str(export_dir / "model.onnx")).graph.input]
+    assert names[-4:] == ["lm.fwd", "lm.fwd.positions", "lm.bwd", "lm.bwd.positions"]
+
+
+def test_runtime_lm_inputs_are_the_ones_torch_batches(charlm_trained):
+    from tagger.runtime.inputs import Features, lm_arrays
+
+    model_dir, _ = charlm_trained
+    model = Tagger.load(model_dir).model
+    sentences = [["Peter", "Blair", "went", "to", "Paris", "."], ["x"], ["Müller", "東京"], ["x"]]
+    batch = collate([encode(s, model.vocabs, with_labels=False) for s in sentences], list(range(len(sentences))))
+    arrays = lm_arrays(sentences, Features(json.loads(model.vocabs.to_json())).lm)
+    rows = getattr(batch, "lm_rows", None)  # the batch may hold a repeated sentence's string once
+    rows = torch.arange(len(sentences)) if rows is None else rows
+    for d in ("fwd", "bwd"):
+        ids, positions = batch.lm[d]
+        assert arrays[f"lm.{d}"].tolist() == ids[rows].tolist()
+        assert arrays[f"lm.{d}.positions"].tolist() == positions.tolist()
+
+
+def test_charlm_export_matches_torch_reading_in_windows(charlm_trained, monkeypatch):
+    """The PyTorch model reads more than WINDOW characters in windows; the graph in one pass: the same scores."""
+    from tagger.nn.charlm import CharLMEmbedding
+
+    model_dir, export_dir = charlm_trained
+    sentences = [["Peter", "lives", "in", "Berlin", "and", "works", "for", "Siemens", "."] * 8, ["EU", "rejects"]]
+    monkeypatch.setattr(CharLMEmbedding, "WINDOW", 16)
+    assert_same_scores(model_dir, export_dir, sentences)
+
+
+def test_charlm_export_refuses_sentences_past_its_limit_and_bounds_lm_characters_per_batch(charlm_trained, monkeypatch):
+    from tagger.runtime import inputs
+
+    _, export_dir = charlm_trained
+    assert [len(b) for b in inputs.batch_order([3, 2, 1, 1], 64, chars=[30, 20, 10, 10], max_chars=40)] == [1, 2, 1]
+    monkeypatch.setattr(inputs, "MAX_LM_CHARS", 24)
+    model = runtime.load(export_dir)
+    assert model.predict([["EU", "rejects", "German", "call"]])  # 24 characters: "\nEU rejects German call "
+    with pytest.raises(TaggerError) as err:
+        model.predict([["EU"], ["EU", "rejects", "German", "calls"]])
+    assert "a sentence of 4 words (25 characters) is longer than an export with char-LM embeddings reads (24 characters" \
+        in str(err.value) and "\n" not in str(err.value)
+
+
+def test_charlm_int8_export_and_cli_predict_without_torch(charlm_trained, tmp_path, demo_sentences):
+    model_dir, export_dir = charlm_trained
+    done = CliRunner().invoke(app, ["export", str(model_dir), str(tmp_path / "int8"), "--quantize", "int8"])
+    assert done.exit_code == 0, done.output
+    int8 = runtime.load(tmp_path / "int8")
+    assert int8.quantize == "int8"
+    assert agreement(Tagger.load(model_dir).predict(demo_sentences), int8.predict(demo_sentences)) >= 0.95
+    text = "Peter Blair of the European Commission went to Paris ."
+    code = (
+        "import sys\nfrom tagger.cli import app\n"
+        f"try:\n    app(['predict', {str(export_dir)!r}, {text!r}, '--format', 'jsonl'])\n"
+        "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "tagger", "predict", str(export_dir), text, "--format", "jsonl"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    launched = done.stdout.strip()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    record, verdict = done.stdout.strip().splitlines()
+    assert verdict == "torch imported: False"
+    expected = json.loads(CliRunner().invoke(app, ["predict", str(model_dir), text, "--format", "jsonl"]).stdout.strip())
+    assert json.loads(record) == expected == json.loads(launched)
+
+
+def test_charlm_reading_document_context_is_refused(charlm_trained, tmp_path):
+    model_dir, _ = charlm_trained
+    copy = tmp_path / "context"
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["recipe"]["embed"]["charlm_context"] = 8
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TaggerError, match=r"char LMs read document context \(embed.charlm_context\) cannot be exported"):
+        export_model(copy, tmp_path / "onnx")
+
+
+def test_cli_evaluate_on_an_export_directory_reports_what_the_model_does(trained, tmp_path):
+    model_dir, export_dir = trained
+    runner = CliRunner()
+    reports = []
+    for directory, name in ((model_dir, "model.json"), (export_dir, "export.json")):
+        done = runner.invoke(app, ["evaluate", str(directory), "--json", str(tmp_path / name)])
+        assert done.exit_code == 0, done.output
+        reports.append(json.loads((tmp_path / name).read_text())["report"]["ner"])
+    for key in ("f1", "precision", "recall", "token_accuracy", "oov_token_accuracy"):
+        assert reports[1][key] == reports[0][key]
+    done = runner.invoke(app, ["evaluate", str(export_dir), "--quantize", "int8"])
+    assert done.exit_code == 1 and "--quantize is for model directories, not export directories" in done.output

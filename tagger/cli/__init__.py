@@ -204,10 +204,14 @@ def evaluate(
 
         evaluate_command(model_dir, split.value, data_dir, file, json_out, confusion, batch_size, device, threads)
         return
-    from ..data import describe_schemes
     from ..device import set_threads
     from ..predict import Tagger
+    from ..runtime import is_export_dir
 
+    if is_export_dir(model_dir):  # a `tagger export` directory: the same report through ONNX Runtime
+        gold, where, report = _evaluate_export(model_dir, split.value, data_dir, file, batch_size, threads, quantize, unseen)
+        _write_report(report, gold, where, confusion, top, json_out)
+        return
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
@@ -219,6 +223,15 @@ def evaluate(
         if err.path is None and file is not None:
             err.path = str(file)
         raise
+    _write_report(report, gold, where, confusion, top, json_out)
+
+
+app.command("evaluate")(evaluate)
+
+
+def _write_report(report: dict, gold: list, where: str, confusion: Path | None, top: int, json_out: Path | None) -> None:
+    from ..data import describe_schemes
+
     for line in describe_schemes({where: gold}):
         print(line, file=sys.stderr)
     print(f"{where}: {len(gold):,} sentences, {sum(len(s) for s in gold):,} tokens")
@@ -229,7 +242,27 @@ def evaluate(
         json_out.write_text(json.dumps({"data": where, "report": report}, indent=2))
 
 
-app.command("evaluate")(evaluate)
+def _evaluate_export(export_dir: Path, split: str, data_dir: Path | None, file: Path | None, batch_size: int,
+                     threads: int | None, quantize: str | None, unseen: bool) -> tuple[list, str, dict]:
+    """The gold sentences, their name and :func:`tagger.predict.score`'s report for an export
+    directory, labelled by the torch-free runtime (one thread unless ``--threads`` says otherwise)."""
+    from types import SimpleNamespace
+
+    from ..config import Recipe
+    from ..modeldir import Vocabs
+    from ..predict import score
+    from ..runtime import EXPORT_FILE, VOCAB_FILE, command_threads
+    from ..runtime import load as load_export
+
+    if quantize or unseen:
+        raise TaggerError(f"--{'quantize' if quantize else 'unseen'} is for model directories, not export directories"
+                          + (" (tagger export --quantize int8 makes an int8 export)" if quantize else ""))
+    runtime = load_export(export_dir, threads=command_threads(threads), batch_size=batch_size)
+    recipe = Recipe.from_dict(runtime.meta["recipe"], str(Path(export_dir) / EXPORT_FILE))
+    vocabs = Vocabs.from_json((Path(export_dir) / VOCAB_FILE).read_text(encoding="utf-8"))
+    gold, where = _gold_corpus(recipe, file, split, data_dir)
+    model = SimpleNamespace(recipe=recipe, vocabs=vocabs, sentence_tasks=runtime.sentence_tasks)  # what score reads
+    return gold, where, score(gold, runtime.predict_all([s.words for s in gold]), model, detailed=True)
 
 
 def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | None) -> tuple[list, str]:

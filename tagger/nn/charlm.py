@@ -9,31 +9,13 @@ everything after it).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 
-from ..vocab import Vocab
+from ..charlm_text import lm_inputs  # noqa: F401  (its home is the torch-free charlm_text; imported from here too)
 from .lm import RecurrentLM
 
 DIRECTIONS = ("fwd", "bwd")
-
-
-def lm_inputs(words: Sequence[str], vocab: Vocab, reverse: bool) -> tuple[list[int], list[int]]:
-    """An LM's character ids for a sentence and, per word, the position whose state is read."""
-    text = " ".join(words)
-    starts, pos = [], 0
-    for w in words:
-        starts.append(pos)
-        pos += len(w) + 1
-    if reverse:
-        chars = "\n" + text[::-1] + " "
-        positions = [1 + len(text) - s for s in starts]
-    else:
-        chars = "\n" + text + " "
-        positions = [1 + s + len(w) for s, w in zip(starts, words)]
-    return vocab.ids(chars), positions
 
 
 class CharLMEmbedding(nn.Module):

@@ -7,7 +7,7 @@ the light core modules (vocabularies, tokenizers, errors): never PyTorch
 
 An export directory holds ``model.onnx`` (emission scores per token task, class
 probabilities per sentence task; see :mod:`tagger.export`), ``vocab.json`` (the
-model's vocabularies) and ``export.json`` (tokenizer, heads, labels and the
+model's vocabularies, the char LMs' included) and ``export.json`` (tokenizer, heads, labels and the
 transition scores of the constrained Viterbi decode, which runs here in NumPy).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..schemes import spans as bio_spans
 from ..tokenize import get_tokenizer
 from ..vocab import PAD
 from .decode import argmax_labels, choose_classes, viterbi
-from .inputs import Features, batch_arrays, batch_order
+from .inputs import Features, batch_arrays, batch_order, check_lm_length, lm_arrays
 
 ONNX_FILE, EXPORT_FILE, VOCAB_FILE = "model.onnx", "export.json", "vocab.json"
 EXPORT_FORMAT = "tagger-onnx"
@@ -141,7 +141,9 @@ class Runtime:
         self._inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         wanted = [f"scores.{task}" for task in self.heads]
-        if outputs != wanted or not set(self._inputs) <= {"words", "casing", "chars", "char_index", "lengths"}:
+        known = {"words", "casing", "chars", "char_index", "lengths"}
+        known |= {name for d in self.features.lm for name in (f"lm.{d}", f"lm.{d}.positions")}
+        if outputs != wanted or not set(self._inputs) <= known:
             raise TaggerError(f"not a tagger graph for this export.json (outputs {', '.join(outputs)}; expected "
                               f"{', '.join(wanted)})", onnx_origin)
         self.batch_size = batch_size
@@ -198,12 +200,17 @@ class Runtime:
 
     def _run(self, sentences: Iterable[Sequence[str] | str], out: list) -> Iterator[tuple[dict, list[int]]]:
         """Run the graph over length-sorted batches; ``out`` gets an empty dict per sentence."""
-        encoded = [[self.features(w) for w in self.words(s)] for s in sentences]
+        words = [self.words(s) for s in sentences]
+        encoded = [[self.features(w) for w in ws] for ws in words]
         out.extend({} for _ in encoded)
         present = [i for i, e in enumerate(encoded) if e]
-        for chunk in batch_order([len(encoded[i]) for i in present], self.batch_size):
+        lm = self.features.lm
+        chars = [check_lm_length(words[i]) for i in present] if lm else None
+        for chunk in batch_order([len(encoded[i]) for i in present], self.batch_size, chars=chars):
             positions = [present[i] for i in chunk]
             arrays = batch_arrays([encoded[p] for p in positions])
+            if lm:
+                arrays.update(lm_arrays([words[p] for p in positions], lm))
             values = self.session.run(None, {name: arrays[name] for name in self._inputs})
             yield {"lengths": arrays["lengths"], "outputs": dict(zip(self.heads, values))}, positions
 

@@ -1,13 +1,28 @@
 """Words to the graph's inputs, with the training normalisation (:mod:`tagger.vocab`):
 the lowercased, digit-normalised word key, the casing class and the character ids
-of the first ``max_word_len`` characters. Pure Python and NumPy."""
+of the first ``max_word_len`` characters; with char-LM embeddings, each LM's character
+ids and read positions (:func:`tagger.charlm_text.lm_inputs`, as ``tagger.batching``
+builds them). Pure Python and NumPy."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ..charlm_text import lm_inputs, lm_length
+from ..errors import TaggerError
 from ..vocab import Vocab, casing, word_key
+
+# Characters of char-LM input per batch (batch size x longest string). ONNX Runtime's LSTM keeps
+# every step's gates, so memory grows with it: two 1x512 LMs on CoNLL-2003 valid, batches of 256,
+# peaked at 620 MB with 20,000 and 2 GB with PyTorch's 200,000 (tagger.batching.LM_CHARS), and ran
+# 1.2 times as fast; with batches of 64 both bounds gave the same speed.
+LM_CHARS = 20_000
+# The most characters of one sentence's char-LM string (``lm_length``): the graph reads them in
+# one pass, so a sentence costs memory in proportion to its length (PyTorch reads more than
+# CharLMEmbedding.WINDOW in windows, the same states in less memory); such a sentence is a batch
+# of its own, ten times a batch's characters at most.
+MAX_LM_CHARS = 200_000
 
 
 class Features:
@@ -17,6 +32,8 @@ class Features:
         self.words, self.chars = Vocab(vocab["words"]), Vocab(vocab["chars"])
         self.lowercase, self.normalize_digits = vocab["lowercase"], vocab["normalize_digits"]
         self.max_word_len = vocab["max_word_len"]
+        # Char-LM embeddings: direction -> (the LM's character vocabulary, reads right to left).
+        self.lm = {d: (Vocab(desc["vocab"]), bool(desc["config"].get("reverse"))) for d, desc in vocab.get("charlm", {}).items()}
         self._cache: dict[str, tuple[int, int, tuple[int, ...]]] = {}
 
     def __call__(self, word: str) -> tuple[int, int, tuple[int, ...]]:
@@ -29,14 +46,44 @@ class Features:
         return found
 
 
-def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int = 20_000) -> Iterator[list[int]]:
-    """Positions of the sentences per batch, longest first (as :func:`tagger.batching.eval_batches`)."""
+def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int = 20_000,
+                chars: Sequence[int] | None = None, max_chars: int = LM_CHARS) -> Iterator[list[int]]:
+    """Positions of the sentences per batch, longest first (as :func:`tagger.batching.eval_batches`);
+    with ``chars`` (each sentence's char-LM characters), at most ``max_chars`` of them per batch."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     start = 0
     while start < len(order):
         size = max(1, min(batch_size, max_tokens // max(lengths[order[start]], 1)))
+        if chars is not None:
+            longest = max(chars[i] for i in order[start : start + size])
+            size = max(1, min(size, max_chars // longest))
         yield order[start : start + size]
         start += size
+
+
+def check_lm_length(words: Sequence[str]) -> int:
+    """The char-LM characters of a sentence, refused past :data:`MAX_LM_CHARS`."""
+    n = lm_length(words)
+    if n > MAX_LM_CHARS:
+        raise TaggerError(f"a sentence of {len(words):,} words ({n:,} characters) is longer than an export with char-LM "
+                          f"embeddings reads ({MAX_LM_CHARS:,} characters; split it, or tag it with the PyTorch model, "
+                          "which reads longer ones in windows)")
+    return n
+
+
+def lm_arrays(sentences: Sequence[Sequence[str]], lm: dict[str, tuple[Vocab, bool]]) -> dict[str, np.ndarray]:
+    """Per char-LM direction ``d``: ``lm.d`` [B, L] the character ids (0-padded, as
+    ``tagger.batching.collate`` pads them) and ``lm.d.positions`` [B, T] the positions read."""
+    B, T = len(sentences), max(len(s) for s in sentences)
+    L = max(lm_length(s) for s in sentences)
+    out = {}
+    for direction, (vocab, reverse) in lm.items():
+        ids, positions = np.zeros((B, L), dtype=np.int64), np.zeros((B, T), dtype=np.int64)
+        for b, words in enumerate(sentences):
+            row, pos = lm_inputs(words, vocab, reverse)
+            ids[b, : len(row)], positions[b, : len(pos)] = row, pos
+        out[f"lm.{direction}"], out[f"lm.{direction}.positions"] = ids, positions
+    return out
 
 
 def batch_arrays(sentences: Sequence[Sequence[tuple[int, int, tuple[int, ...]]]]) -> dict[str, np.ndarray]:
