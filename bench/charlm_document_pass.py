@@ -83,7 +83,7 @@ def run_round(tree: str, args: argparse.Namespace, out: Path) -> dict:
                     "--out", str(out)], check=True)
     import torch
 
-    return torch.load(out)
+    return torch.load(out, weights_only=True)  # our own child wrote it, but never unpickle
 
 
 def main() -> None:
