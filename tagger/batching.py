@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .charlm_text import lm_inputs
 from .config import EmbedConfig, HeadConfig, is_sentence_head
 from .data import Sentence, document_spans
 from .errors import TaggerError
 from .modeldir import Vocabs  # the format owns it; still importable from here
-from .nn.charlm import lm_inputs
 from .vocab import PAD, UNK, Vocab, word_key
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import tagger
 from tagger.batching import collate, encode
+from tagger.charlm_text import lm_inputs
 from tagger.cli import app
 from tagger.config import load_recipe
 from tagger.io.conll import read_conll2003
@@ -18,7 +19,7 @@ from tagger.lm.model import load_lm
 from tagger.lm.text import corpus_text
 from tagger.lm.train import train_lm
 from tagger.model import charlm_embedding
-from tagger.nn.charlm import CharLMEmbedding, lm_inputs
+from tagger.nn.charlm import CharLMEmbedding
 from tagger.sources import demo_dir
 from tagger.train import train
 from tagger.vocab import Vocab

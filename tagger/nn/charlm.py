@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..charlm_text import lm_inputs  # noqa: F401  (its home is the torch-free charlm_text; imported from here too)
 from .lm import RecurrentLM
 
 DIRECTIONS = ("fwd", "bwd")
