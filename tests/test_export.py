@@ -338,6 +338,23 @@ def test_charlm_export_matches_torch_reading_in_windows(charlm_trained, monkeypa
     assert_same_scores(model_dir, export_dir, sentences)
 
 
+def test_batch_order_sorts_by_lm_characters_when_there_are_lms_and_bounds_words_per_batch():
+    from tagger.runtime import inputs
+
+    # Without LMs the longest sentence in words comes first; with them the longest in characters.
+    assert list(inputs.batch_order([1, 5, 3], 1)) == [[1], [2], [0]]
+    assert list(inputs.batch_order([1, 5, 3], 1, chars=[50, 10, 20])) == [[0], [2], [1]]
+    # max_tokens counts the longest sentence in words of the batch, wherever it sorts by characters.
+    assert list(inputs.batch_order([1, 5, 3], 8, max_tokens=10, chars=[50, 10, 20])) == [[0, 2], [1]]
+    # Every sentence exactly once, in batches within both bounds.
+    lengths, chars = [7, 1, 4, 4, 9, 2], [30, 60, 12, 40, 25, 8]
+    batches = list(inputs.batch_order(lengths, 3, max_tokens=16, chars=chars, max_chars=90))
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) <= 16 or len(b) == 1
+        assert len(b) * max(chars[i] for i in b) <= 90 or len(b) == 1
+
+
 def test_charlm_export_refuses_sentences_past_its_limit_and_bounds_lm_characters_per_batch(charlm_trained, monkeypatch):
     from tagger.runtime import inputs
 
