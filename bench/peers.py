@@ -1,5 +1,5 @@
 """Side-by-side peer benchmark on CoNLL-2003 valid: words/s, peak RSS and F1 of our
-tagger (PyTorch fp32 and int8, the ONNX runtime fp32 and int8) and spaCy's own NER.
+tagger (PyTorch fp32, int8 and bf16, the ONNX runtime fp32 and int8) and spaCy's own NER.
 
     python bench/peers.py                           # prepares what is missing, then times
     python bench/peers.py --model runs/peers/conll2003/best --rounds 3
@@ -39,7 +39,8 @@ not needed; ``ratio_to_charlm_fp32`` compares them to the char-LM model in PyTor
 
 Results: a table (ratios to spaCy and to our PyTorch fp32 model), and ``bench/results/peers.json`` with the machine's load (``uptime``)
 before and after, the encoder's FLOPs per token and this machine's one-thread SGEMM
-throughput (what bounds an LSTM's speed).
+throughput (what bounds an LSTM's speed), and its one-thread bfloat16 matrix-product
+throughput (the bound of the ``*-bf16`` systems: ``tagger.load(..., quantize="bf16")``).
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ from pathlib import Path
 from benchutil import ROOT, find_data, proc_status_kb, write_result
 
 RUNS = ROOT / "runs" / "peers"
-SYSTEMS = ("spacy", "tagger-fp32", "tagger-int8", "onnx-fp32", "onnx-int8")
-CHARLM_SYSTEMS = ("charlm-fp32", "charlm-int8", "charlm-onnx-fp32", "charlm-onnx-int8")  # with --charlm-model
+SYSTEMS = ("spacy", "tagger-fp32", "tagger-int8", "tagger-bf16", "onnx-fp32", "onnx-int8")
+CHARLM_SYSTEMS = ("charlm-fp32", "charlm-int8", "charlm-bf16", "charlm-onnx-fp32", "charlm-onnx-int8")  # with --charlm-model
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -84,7 +85,8 @@ def load_system(system: str, args: argparse.Namespace):
 
     torch.set_num_threads(1)
     path = args.charlm_model if system.startswith("charlm") else args.model
-    model = tagger.load(path, quantize="int8" if system.endswith("int8") else None)
+    precision = system.rsplit("-", 1)[1]  # fp32, int8 or bf16 (tagger.load's quantize)
+    model = tagger.load(path, quantize=None if precision == "fp32" else precision)
     model.batch_size = args.batch_size
     return model.predict
 
@@ -172,6 +174,16 @@ def sgemm_gflops(n: int = 512, repeats: int = 20) -> float:
     return float(done.stdout.strip())
 
 
+def bf16_gflops(n: int = 512, repeats: int = 20) -> float:
+    """One thread's bfloat16 matrix-product throughput in PyTorch (oneDNN; AMX where the
+    CPU has it): the bound for the bf16 systems, as SGEMM is for the float32 ones."""
+    code = (f"import torch, time\ntorch.set_num_threads(1)\na = torch.rand({n}, {n}).bfloat16()\nb = a.clone()\n"
+            f"a @ b\nbest = min((lambda s: (a @ b, time.perf_counter() - s)[1])(time.perf_counter()) "
+            f"for _ in range({repeats}))\nprint(2 * {n} ** 3 / best / 1e9)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    return float(done.stdout.strip())
+
+
 def encoder_flops_per_token(model: Path) -> float:
     """Multiply-adds x 2 of the recurrent encoder per token (the rest is small beside it)."""
     recipe = json.loads((model / "config.json").read_text())["recipe"]
@@ -205,7 +217,7 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, float], gflops: float) -> dict:
+def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, float], gflops: dict[str, float]) -> dict:
     from tagger.metrics import span_report
 
     systems: dict[str, dict] = {}
@@ -236,7 +248,8 @@ def summarise(rounds: list[list[dict]], gold: list[list[str]], flops: dict[str, 
         if name != "spacy":  # how near the encoder's arithmetic runs to one thread's SGEMM speed
             model_flops = flops["charlm" if name.startswith("charlm") else "tagger"]
             entry["flops_per_word"] = round(model_flops)
-            entry["percent_of_sgemm_limit"] = round(100 * entry["best_words_per_s"] * model_flops / (gflops * 1e9), 1)
+            limit = gflops["bf16" if name.endswith("bf16") else "fp32"]  # int8 too is measured against SGEMM
+            entry["percent_of_sgemm_limit"] = round(100 * entry["best_words_per_s"] * model_flops / (limit * 1e9), 1)
     return systems
 
 
@@ -262,7 +275,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS + CHARLM_SYSTEMS)
     parser.add_argument("--charlm-model", type=Path, default=None,
-                        help="also time this char-LM tagger (systems charlm-fp32, charlm-int8, charlm-onnx-fp32, "
+                        help="also time this char-LM tagger (systems charlm-fp32, charlm-int8, charlm-bf16, charlm-onnx-fp32, "
                              "charlm-onnx-int8)")
     parser.add_argument("--no-train-spacy", action="store_true", help="skip spaCy when its pipeline is not cached")
     parser.add_argument("--spacy-max-steps", type=int, default=6000)
@@ -318,7 +331,7 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
     args.words = RUNS / "valid_words.json"
     args.words.write_text(json.dumps([s.words for s in valid]), encoding="utf-8")
     load_before = uptime()
-    gflops = sgemm_gflops()
+    gflops = {"fp32": sgemm_gflops(), "bf16": bf16_gflops()}
     rounds = []
     for number in range(args.rounds):
         rounds.append(run_round(systems, args))
@@ -336,7 +349,8 @@ def run(systems: list[str], args: argparse.Namespace) -> None:
         "data": f"CoNLL-2003 valid ({len(gold):,} sentences, {sum(map(len, gold)):,} words), pre-tokenized",
         "rounds": args.rounds, "batch_size": args.batch_size, "threads": 1, "model": str(args.model),
         "charlm_model": str(args.charlm_model) if args.charlm_model else None,
-        "encoder_flops_per_token": flops["tagger"], "sgemm_gflops_1thread": round(gflops, 1),
+        "encoder_flops_per_token": flops["tagger"], "sgemm_gflops_1thread": round(gflops["fp32"], 1),
+        "bf16_gemm_gflops_1thread": round(gflops["bf16"], 1),
         "uptime_before": load_before, "uptime_after": load_after, "systems": results,
     })
     print(f"written to {out}")

@@ -11,7 +11,8 @@ def load(path: str | Path, device: str = "cpu", quantize: str | None = None) -> 
     tagger or classifier as a :class:`tagger.predict.Tagger`, a tree model (``"family":
     "tree"``) as a :class:`tagger.trees.predict.TreePredictor`, a ``tagger export``
     directory as a :class:`tagger.runtime.Runtime` (ONNX Runtime; PyTorch is not imported).
-    ``quantize="int8"``: a tagger's LSTM and linear layers in dynamic int8 (CPU)."""
+    ``quantize="int8"``: a tagger's LSTM and linear layers in dynamic int8 (CPU); ``"bf16"``:
+    its recurrent layers in bfloat16 (fast on CPUs with AMX or AVX512-BF16)."""
     from .runtime import is_export_dir
 
     if is_export_dir(path):

@@ -14,6 +14,7 @@ from .errors import TaggerError
 from .metrics import classification_report, multilabel_report, seen_unseen_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
 from .modeldir import ModelInfo, model_info
+from .nn.precision import recurrent_in_bf16
 from .tokenize import get_tokenizer
 
 
@@ -183,13 +184,17 @@ def _task_score(entry: dict) -> float:
     return entry["f1"] if "f1" in entry else entry["token_accuracy"]
 
 
-QUANTIZE_CHOICES = ("int8",)
+QUANTIZE_CHOICES = ("int8", "bf16")
 
 
 def quantized(model: SequenceTagger, quantize: str) -> SequenceTagger:
-    """The model with its recurrent and linear layers in dynamic int8 (``quantize="int8"``)."""
+    """The model with its recurrent and linear layers in dynamic int8 (``quantize="int8"``,
+    CPU only), or its recurrent layers in bfloat16 (``quantize="bf16"``: fast where the CPU
+    has bfloat16 units, see :mod:`tagger.nn.precision`)."""
     if quantize not in QUANTIZE_CHOICES:
         raise TaggerError(f"unknown quantize '{quantize}' (choose: {', '.join(QUANTIZE_CHOICES)})")
+    if quantize == "bf16":
+        return recurrent_in_bf16(model).eval()
     if next(model.parameters()).device.type != "cpu":
         raise TaggerError("int8 quantization runs on the CPU: use --device cpu")
     import warnings
@@ -213,7 +218,8 @@ class Tagger:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", quantize: str | None = None) -> "Tagger":
         """``quantize="int8"``: PyTorch's dynamic int8 quantization of the LSTM and linear
-        layers (weights int8, activations quantized per batch; CPU only)."""
+        layers (weights int8, activations quantized per batch; CPU only); ``"bf16"``: the
+        recurrent layers in bfloat16 (fast on CPUs with AMX or AVX512-BF16)."""
         model = load_model(path, resolve_device(device))
         return cls(quantized(model, quantize) if quantize is not None else model)
 

@@ -179,3 +179,19 @@ def test_cli_predict_and_spacy_use_the_charlm_model(charlm_tagger, tmp_path):
     from tagger.schemes import spans as bio_spans
 
     assert spans == [(start, end, label) for label, start, end in bio_spans(expected)]
+
+
+def test_bf16_charlm_tagger_tags_like_fp32(charlm_tagger):
+    """quantize="bf16" puts the LMs' and the encoder's recurrent layers in bfloat16 (the
+    char-LM model's hot path); labels stay those of float32 but for near ties."""
+    sentences = [s.words for s in read_conll2003(demo_dir() / "valid.txt")]
+    fp32, bf16 = tagger.load(charlm_tagger), tagger.load(charlm_tagger, quantize="bf16")
+    assert bf16.model.embedder.charlm.lms["fwd"].layers[0].weight_hh_l0.dtype == torch.bfloat16
+    assert bf16.model.encoder.rnn.weight_hh_l0.dtype == torch.bfloat16
+    expected, got = fp32.predict(sentences), bf16.predict(sentences)
+    pairs = [(a, b) for s, t in zip(expected, got) for a, b in zip(s, t, strict=True)]
+    assert sum(a == b for a, b in pairs) / len(pairs) >= 0.97
+    text = "Peter lives in Berlin ."
+    result = runner.invoke(app, ["predict", str(charlm_tagger), text, "-f", "conll", "--quantize", "bf16"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[-1] for line in result.stdout.split("\n") if line.strip()] == bf16.predict([text.split()])[0]

@@ -266,7 +266,7 @@ def test_torch_int8_agrees_with_fp32_and_unknown_values_are_refused(trained, dem
     assert done.exit_code == 0 and "EU" in done.output
     done = runner.invoke(app, ["evaluate", str(model_dir), "--quantize", "int4"])
     assert done.exit_code == 1
-    assert done.output.strip().splitlines() == ["error: unknown quantize 'int4' (choose: int8)"]
+    assert done.output.strip().splitlines() == ["error: unknown quantize 'int4' (choose: int8, bf16)"]
 
 
 # -- char-LM embeddings ------------------------------------------------------------

@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 
 
+QUANTIZE_HELP = ("int8: the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs. "
+                 "bf16: the recurrent layers in bfloat16: fastest on CPUs with AMX or AVX512-BF16 (Xeon 4th gen+, "
+                 "Zen 4+), slow elsewhere. Labels nearly always the same.")
+
 @app.command()
 @user_errors
 def train(
@@ -180,7 +184,7 @@ def evaluate(
     src: Annotated[Optional[Path], typer.Option(help="Translation models: score these source sentences (one a line) ...")] = None,
     ref: Annotated[Optional[Path], typer.Option(help="... against these reference translations (line N translates line N of --src).")] = None,
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
-    quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help=QUANTIZE_HELP)] = None,
     unseen: Annotated[bool, typer.Option("--unseen", help="Span tasks: also score entity mentions seen and unseen in the model's training data (the same words with the same type), and the sentences whose entities are all unseen; reads the training split.")] = False,
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
@@ -389,7 +393,7 @@ def predict(
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: keep the complete sentences already in --output, drop an incomplete last one, and tag the rest of --input.")] = False,
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP + " With --workers, each worker runs one thread.")] = None,
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
-    quantize: Annotated[Optional[str], typer.Option(help="int8: run the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs, labels nearly always the same.")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help=QUANTIZE_HELP)] = None,
 ) -> None:
     """Tag sentences given on the command line or in a file; output is written as it goes.
     A sentence classifier prints each sentence's label with its probability."""
