@@ -390,7 +390,7 @@ def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_
     longest = lm_longest = strings = 0
     for unit in _eval_units(data, batch_size, max_tokens):
         unit_longest = max(len(data[i]) for i in unit)
-        unit_chars = next(iter(data[unit[0]].lm.values()))[0].shape[0] if data[unit[0]].lm else 0
+        unit_chars = _lm_chars(data[unit[0]])
         fits = (len(batch) + len(unit) <= batch_size
                 and (len(batch) + len(unit)) * max(longest, unit_longest) <= max_tokens
                 and (strings + 1) * max(lm_longest, unit_chars) <= LM_CHARS)
@@ -405,17 +405,23 @@ def eval_batches(data: Sequence[Encoded], batch_size: int, max_tokens: int = 20_
 
 def _eval_units(data: Sequence[Encoded], batch_size: int, max_tokens: int) -> list[list[int]]:
     """The sentences that read one LM string (each sentence alone without char LMs),
-    longest first within a unit and units by their longest sentence; a unit that one
-    batch cannot hold is cut into pieces that fill a batch each."""
+    longest first within a unit and units by their longest sentence (with char LMs, by
+    their LM string's characters: the LMs' steps are most of the work, so padding them
+    costs most); a unit that one batch cannot hold is cut into pieces that fill a batch each."""
     groups: dict[int, list[int]] = {}
     keys = lm_string_numbers(data) if data and data[0].lm else range(len(data))
     for i in sorted(range(len(data)), key=lambda i: -len(data[i])):
         groups.setdefault(keys[i], []).append(i)
     units = []
-    for group in sorted(groups.values(), key=lambda g: -len(data[g[0]])):
+    for group in sorted(groups.values(), key=lambda g: (-_lm_chars(data[g[0]]), -len(data[g[0]]))):
         size = max(1, min(batch_size, max_tokens // max(len(data[group[0]]), 1)))
         units += [group[start : start + size] for start in range(0, len(group), size)]
     return units
+
+
+def _lm_chars(item: Encoded) -> int:
+    """The characters of the LM string the sentence reads (0 without char LMs)."""
+    return next(iter(item.lm.values()))[0].shape[0] if item.lm else 0
 
 
 LONG_SENTENCE = 1000  # tokens; longer training sentences get a batch of their own

@@ -145,3 +145,15 @@ def test_predictions_on_documents_are_those_of_one_pass_per_sentence(tmp_path):
     with torch.inference_mode():
         alone = [loaded.model.decode(collate([e], [0]))["ner"][0, : e.own].tolist() for e in data]
     assert got == [[itos[i] for i in row] for row in alone]
+
+
+def test_eval_batches_order_sentences_by_lm_characters():
+    """With char LMs each read its own sentence, a batch's LM steps are its longest LM
+    string: batches go longest LM string first, so they pad the LMs little."""
+    data = encoded(tiny_model(0))
+    chars = [e.lm["fwd"][0].shape[0] for e in data]
+    batches = list(eval_batches(data, batch_size=8))
+    assert sorted(i for b in batches for i in b.index) == list(range(len(data)))
+    order = [chars[i] for b in batches for i in b.index]
+    assert order == sorted(chars, reverse=True)
+    assert [b.lm["fwd"][0].shape[1] for b in batches] == [max(chars[i] for i in b.index) for b in batches]
