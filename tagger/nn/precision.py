@@ -17,11 +17,6 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 
-def bf16_supported() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (elsewhere it is emulated, and slow)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def recurrent_in_bf16(model: nn.Module) -> nn.Module:
     """``model`` (changed in place) with every RNN, GRU and LSTM in bfloat16."""
     for module in model.modules():
