@@ -4,6 +4,7 @@
     python bench/serve_load.py --model runs/bench-conll2003/best # (the default when that folder exists)
     python bench/serve_load.py --seconds 5 --soak-minutes 0      # a quick check
     python bench/serve_load.py --soak-minutes 10                 # and the RSS soak
+    python bench/serve_load.py --model runs/conll2003-int8-onnx  # a tagger export, on ONNX Runtime
 
 Sentences are CoNLL-2003's valid split (``$TAGGER_DATA_DIR/conll2003`` or
 ``../shared/data/conll2003``; the benchmark skips, exit 0, without it). Steps:
@@ -62,6 +63,19 @@ def pick_model(given: str | None) -> Path:
         console.print("training a small demo model for the benchmark (tagger train demo, 3 epochs) ...")
         train_tiny_model(demo)
     return demo / "best"
+
+
+def load_offline(model: Path, threads: int):
+    """The model as ``tagger predict`` loads it (batches of 256; an export on ONNX Runtime)."""
+    from tagger.parallel import load_for_tagging
+    from tagger.runtime import command_threads, is_export_dir
+
+    if is_export_dir(model):
+        return load_for_tagging(model, "cpu", 256, command_threads(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+    return load_for_tagging(model, "cpu", 256)
 
 
 def offline_words_per_second(loaded, sentences: list[list[str]]) -> tuple[float, float]:
@@ -221,6 +235,15 @@ def run_phase(server, sentences: list[list[str]], clients: int, seconds: float, 
     }
 
 
+def has_aiohttp() -> bool:
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        console.print('the burst needs aiohttp (pip install -e ".[bench]"): skipped')
+        return False
+    return True
+
+
 def burst(server, requests: int) -> dict:
     """``requests`` tiny requests all at once, each on its own connection; then the
     server must still answer /health."""
@@ -281,7 +304,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="model directory (default: runs/bench-conll2003/best if present, else demo)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each load phase")
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 256])
-    parser.add_argument("--threads", type=int, default=1, help="PyTorch threads, offline and in the server")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="PyTorch (or, for an export, ONNX Runtime) threads, offline and in the server")
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--burst", type=int, default=10_000, help="this many requests at once at the end (0: none)")
@@ -299,12 +323,7 @@ def main() -> None:
     from tagger.serve.launch import ServerProcess
 
     model = pick_model(args.model).resolve()
-    import torch
-
-    import tagger
-
-    torch.set_num_threads(args.threads)
-    loaded = tagger.load(model)
+    loaded = load_offline(model, args.threads)
     offline = offline_words_per_second(loaded, sentences)
     console.print(f"offline: {offline[0]:,.0f} words/s ({offline[1]:,.0f} per CPU-second) on {args.threads} "
                   f"thread(s), {len(sentences):,} sentences")
@@ -319,7 +338,7 @@ def main() -> None:
             phases.append(run_phase(server, sentences, clients, args.seconds, offline, alone[clients]))
             console.print(f"{clients} clients: {phases[-1]['words_per_second']:,.0f} words/s")
         soaked = soak(server, sentences, args.soak_minutes) if args.soak_minutes > 0 else None
-        bursted = burst(server, args.burst) if args.burst > 0 else None
+        bursted = burst(server, args.burst) if args.burst > 0 and has_aiohttp() else None
         server_log = server.output()
     result = {
         "model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "sentences": len(sentences),

@@ -440,6 +440,34 @@ def test_two_worker_processes_answer_and_stop_on_sigterm(models, offline, tmp_pa
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
 
+def test_export_directories_are_served_on_onnx_runtime_without_torch(models, tmp_path):
+    """``tagger export`` directories serve as model directories do, on ONNX Runtime:
+    the runtime's own tags and probabilities, ``backend`` in the listing, a 422 for
+    ``explain`` (the graph gives no attention weights), and no PyTorch in the process."""
+    from tagger.export import export_model
+
+    exports = {name: export_model(path, tmp_path / name) for name, path in models.items()}
+    runtimes = {name: tagger.load(path) for name, path in exports.items()}
+    texts = [SENTENCE, "EU rejects German call to boycott British lamb .", "a great , warm film"]
+    with ServerProcess([f"{name}={path}" for name, path in exports.items()], tmp_path / "server.log") as server:
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=60) as http:
+            news = predict(http, "news", {"texts": texts}).json()["sentences"]
+            sentiment = predict(http, "sentiment", {"texts": texts}).json()["sentences"]
+            listed = {m["name"]: m["backend"] for m in http.get("/v1/models").json()["models"]}
+            explained = predict(http, "sentiment", {"text": texts[2], "explain": True})
+    assert [s["tags"] for s in news] == runtimes["news"].predict_all(texts)
+    spans = [[(e["label"], e["token_start"], e["token_end"]) for e in s["spans"]["ner"]] for s in news]
+    assert spans == [[tuple(e) for e in found] for found in runtimes["news"].predict_spans(texts, "ner")]
+    labels, proba = runtimes["sentiment"].predict_with_proba(texts)
+    assert [s["labels"] for s in sentiment] == labels
+    for answer, expected in zip(sentiment, proba, strict=True):
+        assert answer["probabilities"]["sentiment"] == pytest.approx(expected["sentiment"], abs=1e-6)
+    assert listed == {"news": "onnxruntime", "sentiment": "onnxruntime"}
+    assert_one_line_error(explained, 422, "explain", "ONNX export")
+    assert "libtorch" not in maps and "onnxruntime" in maps
+
+
 def wait_for(condition, seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -551,6 +579,67 @@ def test_the_api_docs_render_offline_in_a_real_browser(server, tmp_path):
     assert (tmp_path / "serve-docs.png").stat().st_size > 10_000
 
 
+class Echo:
+    """A stand-in model that tags every word O and records the jobs of each batch."""
+
+    reads_documents = False
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def predict_with_proba(self, words, docs=None):
+        self.batches.append(len(words))
+        return [{"ner": ["O"] * len(w)} for w in words], [{} for _ in words]
+
+
+def closed_loop(clients: int, requests: list[int], max_wait_s: float) -> tuple[list[int], float]:
+    """``clients`` concurrent clients, client i sending ``requests[i]`` one-sentence requests,
+    each after the answer to its last; the model's batch sizes and the seconds it all took."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tagger.serve.batching import MicroBatcher
+    from tagger.serve.models import ServedModel
+
+    echo = Echo()
+
+    async def main() -> float:
+        batcher = MicroBatcher(ServedModel("echo", echo, ["ner"], []), ThreadPoolExecutor(1, "model"),
+                               max_batch=256, max_wait_s=max_wait_s)
+        batcher.start()
+
+        async def client(i: int) -> None:
+            for _ in range(requests[i]):
+                assert [p.labels for p in await batcher.predict([["a", "b"]], False)] == [{"ner": ["O", "O"]}]
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+        await batcher.stop()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    return echo.batches, elapsed
+
+
+def test_a_batch_waits_only_for_the_clients_it_can_still_get():
+    """--max-wait-ms is a bound, not a toll: once every client the last batch answered
+    is back, the batch starts. With a 1 s max-wait, a lone client and 4 clients in
+    lock-step wait it out on their first batch only (nothing is known yet; 5 s if they
+    waited on all 5), and the 4 stay in one batch."""
+    batches, elapsed = closed_loop(1, [5], max_wait_s=1.0)
+    assert batches == [1] * 5 and 0.98 <= elapsed < 1.9
+    batches, elapsed = closed_loop(4, [5] * 4, max_wait_s=1.0)
+    assert batches == [4] * 5 and 0.98 <= elapsed < 1.9
+
+
+def test_a_batch_still_waits_for_a_client_that_does_not_come_back():
+    """Of 2 clients the second stops after one request: the first's next request waits
+    the whole max-wait (0.3 s) for it, then goes alone; the one after no longer waits
+    (and the first batch waited 0.3 s too)."""
+    batches, elapsed = closed_loop(2, [3, 1], max_wait_s=0.3)
+    assert batches == [2, 1, 1] and 0.58 <= elapsed < 0.85
+
+
 def test_the_heap_is_trimmed_every_so_many_sentences(monkeypatch):
     """Freed heap memory goes back to the OS every TRIM_SENTENCES sentences, in the model
     thread after the answers are out (a long-running server's RSS stays flat)."""
@@ -562,12 +651,6 @@ def test_the_heap_is_trimmed_every_so_many_sentences(monkeypatch):
     trims = []
     monkeypatch.setattr(batching, "TRIM_SENTENCES", 5)
     monkeypatch.setattr(batching, "release_freed_memory", lambda: trims.append(threading.current_thread().name))
-
-    class Echo:  # tags every word O
-        reads_documents = False
-
-        def predict_with_proba(self, words, docs=None):
-            return [{"ner": ["O"] * len(w)} for w in words], [{} for _ in words]
 
     async def main() -> list:
         batcher = batching.MicroBatcher(ServedModel("echo", Echo(), ["ner"], []), ThreadPoolExecutor(1, "model"),

@@ -17,7 +17,7 @@ from .common import user_errors
 
 @user_errors
 def serve_command(
-    models: Annotated[list[str], typer.Argument(metavar="MODEL", help="Model directories (or run directories), each served under its folder name; NAME=PATH picks the name.")],
+    models: Annotated[list[str], typer.Argument(metavar="MODEL", help="Model directories (or run directories, or 'tagger export' directories, run on ONNX Runtime), each served under its folder name; NAME=PATH picks the name.")],
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port, printed at start).")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own copy of the models.")] = 1,
@@ -26,7 +26,7 @@ def serve_command(
     max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 beyond).")] = 1_000_000,
     max_sentences: Annotated[int, typer.Option(help="Most sentences in one request (413 beyond).")] = 1000,
     max_tokens: Annotated[int, typer.Option(help="Most words in one sentence (413 beyond).")] = 1000,
-    threads: Annotated[int, typer.Option(help=THREADS_HELP)] = 1,
+    threads: Annotated[int, typer.Option(help=THREADS_HELP + " An export's ONNX Runtime session gets as many.")] = 1,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request (costs throughput).")] = False,
 ) -> None:
@@ -43,7 +43,7 @@ def serve_command(
         from ..serve.models import load_models, parse_spec
     except ImportError as err:
         raise TaggerError(f'tagger serve needs FastAPI and uvicorn ({err}): pip install "tagger[serve]"') from None
-    loaded = load_models(models, device)  # a bad model directory is one line here, before anything listens
+    loaded = load_models(models, device, threads)  # a bad model directory is one line here, before anything listens
     names = ", ".join(loaded)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
                "timeout_graceful_shutdown": None}

@@ -173,6 +173,10 @@ class Runtime:
     def tasks(self) -> list[str]:
         return list(self.heads)
 
+    # The graph takes sentences, never documents (tagger export refuses models that read
+    # document context): which sentences form a document does not matter to it.
+    reads_documents = False
+
     @property
     def sentence_tasks(self) -> list[str]:
         return [t for t, h in self.heads.items() if h["level"] == "sentence"]

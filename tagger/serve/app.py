@@ -77,17 +77,16 @@ class Server:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI):
-        set_threads(self.settings.threads)
+        if any(served.backend == "torch" for served in self.models.values()):  # exports' sessions have theirs
+            set_threads(self.settings.threads)
         # One thread runs every model: batches never compete for the cores, and
         # PyTorch's own threads (--threads) do the parallel work inside a batch.
         executor = ThreadPoolExecutor(1, thread_name_prefix="tagger-model")
         for name, served in self.models.items():
             batcher = MicroBatcher(served, executor, self.settings.max_batch, self.settings.max_wait_ms / 1000)
+            await batcher.warm_up()
             batcher.start()
             self.batchers[name] = batcher
-        for batcher in self.batchers.values():  # the first batch is slow (allocations): not a client's
-            await batcher.predict([["Warm", "up", "."]], explain=bool(batcher.served.attention_tasks))
-            batcher.batches = batcher.sentences = 0
         self.ready = True
         try:
             yield
@@ -163,7 +162,9 @@ def request_sentences(
             raise ApiError(413, f"sentence {i} has {len(sentence):,} words; the limit (--max-tokens) is {limit:,}")
         words.append(sentence)
     if request.explain and not served.attention_tasks:
-        raise ApiError(422, f"explain: model '{served.name}' has no classifier with attention pooling")
+        why = "is an ONNX export (its graph gives no attention weights)" if served.backend == "onnx" else \
+            "has no classifier with attention pooling"
+        raise ApiError(422, f"explain: model '{served.name}' {why}")
     return texts, words
 
 
@@ -271,4 +272,5 @@ def app_from_environment() -> FastAPI:
     """The app for a worker process of ``tagger serve --workers N`` (a uvicorn factory):
     the command line travels in an environment variable."""
     config = json.loads(os.environ[CONFIG_ENV])
-    return create_app(load_models(config["models"], config["device"]), ServeSettings(**config["settings"]))
+    settings = ServeSettings(**config["settings"])
+    return create_app(load_models(config["models"], config["device"], settings.threads), settings)

@@ -1,12 +1,17 @@
 """Micro-batching: requests that arrive together are tagged in one model batch.
 
 Each model has a :class:`MicroBatcher`. A request's sentences join its queue; once
-the model is free, a loop waits up to ``max_wait`` for more requests (not at all
-when ``max_batch`` sentences are already queued), takes requests up to
-``max_batch`` sentences, and runs the batch in the server's single model thread.
-Under concurrency the model then sees batches of many sentences, as offline
+the model is free, a loop waits up to ``max_wait`` for more requests, takes requests
+up to ``max_batch`` sentences, and runs the batch in the server's single model
+thread. Under concurrency the model then sees batches of many sentences, as offline
 ``predict`` does, instead of one sentence at a time; a request waits at most
 ``max_wait`` after the batch before it.
+
+The wait ends sooner once it can gain nothing: when ``max_batch`` sentences are
+queued, or when as many requests are queued as were waiting when the model came
+free plus those the last batch answered. Clients that wait for an answer before
+sending again (most do) are then all back, and the model need not idle out
+``max_wait`` on every batch; a lone client waits only for its first request.
 """
 from __future__ import annotations
 
@@ -71,6 +76,14 @@ class MicroBatcher:
         self.task: asyncio.Task | None = None
         self.batches = self.sentences = 0  # counters for /v1/models
         self.untrimmed = 0  # sentences tagged since the heap was last trimmed
+        self.answered = 0  # requests the last batch answered: the clients likely to send again
+
+    async def warm_up(self) -> None:
+        """One small batch before any client's, outside the queue and the counters (a
+        model's first batch is slow: allocations)."""
+        loop = asyncio.get_running_loop()
+        job = Job([["Warm", "up", "."]], bool(self.served.attention_tasks), loop.create_future())
+        await loop.run_in_executor(self.executor, run_jobs, self.served, [job])
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher:{self.served.name}")
@@ -104,6 +117,7 @@ class MicroBatcher:
                 log.exception("model '%s' failed on a batch of %d requests", self.served.name, len(jobs))
                 results = [err] * len(jobs)
             self.batches += 1
+            self.answered = sum(not job.future.done() for job in jobs)
             tagged = sum(len(job.sentences) for job in jobs)
             self.sentences += tagged
             self.untrimmed += tagged
@@ -120,8 +134,11 @@ class MicroBatcher:
 
     async def _gather(self) -> list[Job]:
         """The next batch: the oldest job, and more as they come, until ``max_batch``
-        sentences or the oldest job has waited ``max_wait``."""
+        sentences, the oldest job has waited ``max_wait``, or every client the last
+        batch answered is back (see the module's note)."""
         free_since = time.monotonic()
+        # Before any batch (or after one whose clients all gave up) nothing is known: wait it out.
+        expected = len(self.pending) + self.answered if self.answered else float("inf")
         while not self.pending:
             self.arrived.clear()
             await self.arrived.wait()
@@ -129,7 +146,7 @@ class MicroBatcher:
         # queued during the last batch still wait for the clients whose answers just
         # went out, or batches would stay as small as half the clients.
         deadline = max(self.pending[0].queued_at, free_since) + self.max_wait_s
-        while self.queued < self.max_batch:
+        while self.queued < self.max_batch and len(self.pending) < expected:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

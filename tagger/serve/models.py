@@ -1,16 +1,18 @@
 """The models a server holds: loaded once at start, each under a name. A request picks
-one by that name; nothing a client sends ever becomes a path."""
+one by that name; nothing a client sends ever becomes a path. A model directory runs
+on PyTorch; a ``tagger export`` directory on ONNX Runtime (``backend`` says which),
+and a server of exports alone never imports PyTorch."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import TaggerError
-from ..lm.model import LM_FILE
-from ..modeldir import CONFIG_FILE, ModelInfo, resolve_model_dir
-from ..predict import Tagger
+from ..modelinfo import ModelInfo
+from ..runtime import command_threads, is_export_dir
 
 # Names travel in URLs: keep them to characters that need no escaping.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -19,10 +21,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 @dataclass
 class ServedModel:
     name: str
-    tagger: Tagger
+    tagger: Any  # a tagger.predict.Tagger, or a tagger.runtime.Runtime for an export
     span_tasks: list[str]
-    attention_tasks: list[str]
+    attention_tasks: list[str]  # the tasks ``explain`` can show (none for an export)
     info: dict = field(default_factory=dict)  # what GET /v1/models says about it
+    backend: str = "torch"  # or "onnx"
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -40,8 +43,9 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return name, Path(spec)
 
 
-def load_models(specs: list[str], device: str = "cpu") -> dict[str, ServedModel]:
-    """Every model on the command line, by name; two models with one name are an error."""
+def load_models(specs: list[str], device: str = "cpu", threads: int | None = None) -> dict[str, ServedModel]:
+    """Every model on the command line, by name; two models with one name are an error.
+    ``threads`` is for ONNX Runtime sessions (PyTorch's are set once per process)."""
     if not specs:
         raise TaggerError("give at least one model directory to serve")
     models: dict[str, ServedModel] = {}
@@ -49,11 +53,17 @@ def load_models(specs: list[str], device: str = "cpu") -> dict[str, ServedModel]
         name, path = parse_spec(spec)
         if name in models:
             raise TaggerError(f"two models are named '{name}': name them with NAME=PATH")
-        models[name] = load_model(name, path, device)
+        models[name] = load_model(name, path, device, threads)
     return models
 
 
-def load_model(name: str, path: Path, device: str = "cpu") -> ServedModel:
+def load_model(name: str, path: Path, device: str = "cpu", threads: int | None = None) -> ServedModel:
+    if is_export_dir(path):
+        return load_export(name, path, device, threads)
+    from ..lm.model import LM_FILE
+    from ..modeldir import CONFIG_FILE, resolve_model_dir
+    from ..predict import Tagger
+
     for folder in (path, path / "best"):
         if (folder / LM_FILE).exists() and not (folder / CONFIG_FILE).exists():
             raise TaggerError("a language model: tagger serve serves taggers and classifiers "
@@ -66,11 +76,27 @@ def load_model(name: str, path: Path, device: str = "cpu") -> ServedModel:
     return served
 
 
+def load_export(name: str, path: Path, device: str, threads: int | None) -> ServedModel:
+    """An export directory on ONNX Runtime, on ``threads`` threads (one unless told, as
+    ``tagger predict`` runs it). Its graph gives no attention weights: no ``explain``."""
+    from ..runtime import load as load_runtime
+
+    if device not in ("cpu", "auto"):
+        raise TaggerError(f"an ONNX export runs on the CPU (ONNX Runtime), not on --device {device}", path)
+    runtime = load_runtime(path, command_threads(threads))
+    info = runtime.info
+    served = ServedModel(name, runtime, info.span_tasks, [], backend="onnx")
+    served.info = describe(served, info, Path(path))
+    return served
+
+
 def describe(served: ServedModel, info: ModelInfo, directory: Path) -> dict:
     """Name, tasks with their labels, tokenizer and training metrics; never the path."""
     tasks = [{"name": t.name, "kind": t.kind, "level": t.level, "span": t.span, "multi_label": t.multi_label,
               "attention": t.attention, "labels": t.labels} for t in info.tasks]
-    return {"name": served.name, "tasks": tasks, "tokenizer": info.tokenizer, "training": training_summary(directory)}
+    backend = "onnxruntime" + (f" {served.tagger.quantize}" if served.backend == "onnx" and served.tagger.quantize else "")
+    return {"name": served.name, "backend": backend if served.backend == "onnx" else "pytorch", "tasks": tasks,
+            "tokenizer": info.tokenizer, "training": training_summary(directory)}
 
 
 def training_summary(directory: Path) -> dict | None:
