@@ -466,6 +466,11 @@ def test_export_directories_are_served_on_onnx_runtime_without_torch(models, tmp
     assert listed == {"news": "onnxruntime", "sentiment": "onnxruntime"}
     assert_one_line_error(explained, 422, "explain", "ONNX export")
     assert "libtorch" not in maps and "onnxruntime" in maps
+    from tagger.errors import TaggerError
+    from tagger.serve.models import load_model
+
+    with pytest.raises(TaggerError, match="an ONNX export runs on the CPU"):
+        load_model("news", exports["news"], device="cuda")
 
 
 def wait_for(condition, seconds: float = 10.0) -> bool:
