@@ -10,6 +10,9 @@ from .errors import TaggerError
 # 20x slower, while on an idle machine a second thread gained little (bench/threads.py).
 DEFAULT_THREADS = 1
 
+# How a PyTorch model may be quantized when loaded for prediction (tagger.predict.quantized).
+QUANTIZE_CHOICES = ("int8", "bf16")
+
 THREADS_HELP = (
     "CPU threads for PyTorch: 1 (the default) is never much slower and far faster on a busy "
     "machine; 0 lets PyTorch choose (a thread per core)."

@@ -9,7 +9,7 @@ import torch
 from .batching import Batch, Encoded, encode_all, eval_batches
 from .chunked import chunked, predict_chunks
 from .data import Sentence, document_of
-from .device import resolve_device  # noqa: F401  (re-exported: callers import it from here)
+from .device import QUANTIZE_CHOICES, resolve_device  # noqa: F401  (resolve_device re-exported: callers import it from here)
 from .errors import TaggerError
 from .metrics import classification_report, multilabel_report, seen_unseen_report, span_report, tag_report, token_accuracy
 from .model import SequenceTagger, load_model
@@ -182,9 +182,6 @@ def _task_score(entry: dict) -> float:
     if entry.get("level") == "sentence":
         return entry["micro_f1"] if entry["multi_label"] else entry["accuracy"]
     return entry["f1"] if "f1" in entry else entry["token_accuracy"]
-
-
-QUANTIZE_CHOICES = ("int8", "bf16")
 
 
 def quantized(model: SequenceTagger, quantize: str) -> SequenceTagger:

@@ -46,6 +46,12 @@ sentence boundaries (a ``sentencizer`` or parser earlier in the pipeline) each
 sentence is tagged on its own, as the model was trained; otherwise the whole
 Doc is one sequence.
 
+Speed: ``quantize="int8"`` runs a PyTorch model with its LSTM and linear layers in
+dynamic int8 (``"bf16"``: its recurrent layers in bfloat16), as ``tagger.load(DIR,
+quantize=...)`` does; the pipeline still saves the fp32 weights and quantizes again
+when loaded. An export directory is quantized when written (``tagger export --quantize
+int8``): ``quantize`` must then say what it is, or be left out.
+
 Saving: ``nlp.to_disk`` writes the model's three files (``config.json``,
 ``vocab.json``, ``model.safetensors``; for an export ``export.json``, ``vocab.json``,
 ``model.onnx``) into the component's folder and ``to_bytes`` packs the same three in msgpack; loading reads JSON and
@@ -70,6 +76,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
+from .device import QUANTIZE_CHOICES
 from .errors import TaggerError
 from .runtime import Runtime, is_export_dir
 from .schemes import spans as bio_spans
@@ -96,6 +103,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "join_hyphens": True,
     "batch_size": 256,
     "device": "cpu",
+    "quantize": None,
 }
 
 
@@ -129,6 +137,7 @@ def make_bilstm_tagger(
     join_hyphens: bool,
     batch_size: int,
     device: str,
+    quantize: Optional[str],
 ) -> "BilstmTaggerComponent":
     return BilstmTaggerComponent(
         name=name,
@@ -140,6 +149,7 @@ def make_bilstm_tagger(
         join_hyphens=join_hyphens,
         batch_size=batch_size,
         device=device,
+        quantize=quantize,
     )
 
 
@@ -162,11 +172,14 @@ class BilstmTaggerComponent:
         join_hyphens: bool = True,
         batch_size: int = 256,
         device: str = "cpu",
+        quantize: str | None = None,
     ):
         if ents_mode not in ENTS_MODES:
             raise TaggerError(f"ents_mode must be one of {', '.join(ENTS_MODES)}, got '{ents_mode}'")
         if batch_size < 1:
             raise TaggerError(f"batch_size must be at least 1, got {batch_size}")
+        if quantize not in (None, *QUANTIZE_CHOICES):
+            raise TaggerError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)} (or null), got '{quantize}'")
         token_attrs = dict(token_attrs or {})
         for task, attr in token_attrs.items():
             if attr not in TOKEN_ATTRS:
@@ -177,9 +190,13 @@ class BilstmTaggerComponent:
         self.join_hyphens = join_hyphens
         self.batch_size = batch_size
         self.device = str(device)  # resolved (by PyTorch) when a PyTorch model is loaded
+        self.quantize = quantize
         self._ents_task_option = ents_task
         self._token_attrs_option = token_attrs
         self.tagger: Tagger | Runtime | None = None
+        # What to_disk/to_bytes write: the fp32 model a quantized tagger was made from
+        # (int8 weights have no safetensors form; the saved pipeline quantizes at load).
+        self._saved: SequenceTagger | Runtime | None = None
         self._pid = os.getpid()
         self._missing: TaggerError | None = None  # why there is no model yet
         # Filled by _use: where each task's labels go.
@@ -211,17 +228,28 @@ class BilstmTaggerComponent:
 
         return load_model(path, resolve_device(self.device))
 
-    def _wrap(self, model: SequenceTagger | Runtime) -> Tagger | Runtime:
+    def _wrap(self, model: SequenceTagger | Tagger | Runtime) -> Tagger | Runtime:
         if isinstance(model, Runtime):
             if self.device not in ("cpu", "auto"):
                 raise TaggerError(f"an export directory runs on the CPU (ONNX Runtime), not device '{self.device}'")
+            if self.quantize is not None and self.quantize != model.quantize:  # fixed when it was exported
+                raise TaggerError(f"quantize is '{self.quantize}' but this export is {model.quantize or 'fp32'} "
+                                  f"(tagger export --quantize int8 makes an int8 export)")
             return model
         if hasattr(model, "predict_all"):  # already a Tagger
-            return model
-        from .device import resolve_device
-        from .predict import Tagger
+            if self.quantize is None:
+                return model
+            model = model.model
+        import copy
 
-        return Tagger(model.to(resolve_device(self.device)).eval(), self.batch_size)
+        from .device import resolve_device
+        from .predict import Tagger, quantized
+
+        model = model.to(resolve_device(self.device)).eval()
+        if self.quantize is None:
+            return Tagger(model, self.batch_size)
+        # A copy: bf16 changes a model in place, and the fp32 weights are what gets saved.
+        return Tagger(quantized(copy.deepcopy(model), self.quantize), self.batch_size)
 
     def _use(self, model: SequenceTagger | Tagger | Runtime) -> None:
         tagger = self._wrap(model)
@@ -247,6 +275,7 @@ class BilstmTaggerComponent:
             if target != "none":
                 targets[name] = target
         self.tagger = tagger
+        self._saved = model if isinstance(model, Runtime) or self.quantize is None else getattr(model, "model", model)
         self.ents_task = ents_task
         self.span_group_tasks = [t for t in span_tasks if t != ents_task]
         self.token_targets = targets
@@ -463,8 +492,13 @@ class BilstmTaggerComponent:
 
     # -- serialization -----------------------------------------------------
 
+    def _model_to_save(self) -> SequenceTagger | Runtime:
+        if self.quantize is None or self._saved is None:
+            return self.model  # raises the usual error when there is no model
+        return self._saved
+
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
-        model = self.model
+        model = self._model_to_save()
         if isinstance(model, Runtime):  # an export: its three files, as they are
             return srsly.msgpack_dumps({"export": model.to_parts()})
         from safetensors.torch import save
@@ -509,7 +543,7 @@ class BilstmTaggerComponent:
         # The model directory layout (config.json, vocab.json, model.safetensors) or an
         # export's (export.json, vocab.json, model.onnx), each file written through a
         # temporary file and renamed.
-        self.model.save(ensure_path(path))
+        self._model_to_save().save(ensure_path(path))
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "BilstmTaggerComponent":
         path = ensure_path(path)
@@ -531,6 +565,7 @@ class BilstmTaggerComponent:
             "join_hyphens": self.join_hyphens,
             "batch_size": self.batch_size,
             "device": self.device,
+            "quantize": self.quantize,
         }
         return (_restore, (self.name, options, state))
 

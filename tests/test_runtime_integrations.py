@@ -81,6 +81,14 @@ def test_an_export_is_cpu_only_in_the_component(exported):
         nlp.add_pipe("bilstm_tagger", config={"model": str(export_dir), "device": "cuda"})("EU rejects it .")
 
 
+def test_quantize_in_the_component_must_say_what_the_export_is(exported, texts):
+    _, export_dir = exported  # an fp32 export
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(export_dir), "quantize": "int8"})
+    with pytest.raises(tagger.TaggerError, match="quantize is 'int8' but this export is fp32"):
+        nlp(texts[0])
+
+
 def test_map_predict_and_predict_batch_on_an_export_equal_the_pytorch_model(exported, texts):
     model_dir, export_dir = exported
     rows = datasets.Dataset.from_dict({"text": texts + [""]})

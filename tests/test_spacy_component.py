@@ -291,6 +291,36 @@ def test_to_disk_and_spacy_load_without_the_original_model(model_dir, gold, tmp_
     assert [ents(d) for d in loaded.pipe(texts(gold))] == before
 
 
+@pytest.mark.parametrize("quantize", ["int8", "bf16"])
+def test_quantize_tags_as_the_quantized_tagger_and_saves_fp32_weights(model_dir, gold, tmp_path, quantize):
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "quantize": quantize})
+    quantized = Tagger.load(model_dir, quantize=quantize)
+    docs = [Doc(nlp.vocab, words=s.words) for s in gold]
+    assert [ents(nlp(doc)) for doc in docs] == [spans(tags) for tags in quantized.predict([s.words for s in gold])]
+    rnn = component.model.encoder.rnn
+    if quantize == "int8":
+        assert ".quantized." in type(rnn).__module__
+    else:
+        assert next(rnn.parameters()).dtype == torch.bfloat16
+    # Saved: the fp32 weights the component was given, and the setting, which quantizes again at load.
+    nlp.to_disk(tmp_path / "pipeline")
+    fp32 = Tagger.load(tmp_path / "pipeline" / "bilstm_tagger").model.state_dict()
+    assert all(torch.equal(value, fp32[key]) for key, value in Tagger.load(model_dir).model.state_dict().items())
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("bilstm_tagger").quantize == quantize
+    assert type(loaded.get_pipe("bilstm_tagger").model.encoder.rnn) is type(rnn)
+    assert [ents(loaded(Doc(loaded.vocab, words=s.words))) for s in gold] == [ents(doc) for doc in docs]
+    again = spacy.blank("en")
+    again.add_pipe("bilstm_tagger", config={"quantize": quantize}).from_bytes(component.to_bytes())
+    assert [ents(again(Doc(again.vocab, words=s.words))) for s in gold] == [ents(doc) for doc in docs]
+
+
+def test_quantize_must_be_a_known_kind(model_dir):
+    with pytest.raises(TaggerError, match="quantize must be one of int8, bf16 .or null., got 'int4'"):
+        spacy.blank("en").add_pipe("bilstm_tagger", config={"model": str(model_dir), "quantize": "int4"})
+
+
 def test_from_disk_refuses_a_link_out_of_the_folder(nlp, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     weights = tmp_path / "pipeline" / "bilstm_tagger" / "model.safetensors"
