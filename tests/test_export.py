@@ -6,8 +6,10 @@ quantization and ONNX Runtime's) agrees with fp32 on nearly every token."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -338,9 +340,10 @@ def test_charlm_export_matches_torch_reading_in_windows(charlm_trained, monkeypa
     assert_same_scores(model_dir, export_dir, sentences)
 
 
-def test_batch_order_sorts_by_lm_characters_when_there_are_lms_and_bounds_words_per_batch():
+def test_batch_order_sorts_by_lm_characters_when_there_are_lms_and_bounds_words_per_batch(monkeypatch):
     from tagger.runtime import inputs
 
+    monkeypatch.setattr(inputs, "CALL_COST", float("inf"))  # the bounds alone: no batch is split by length
     # Without LMs the longest sentence in words comes first; with them the longest in characters.
     assert list(inputs.batch_order([1, 5, 3], 1)) == [[1], [2], [0]]
     assert list(inputs.batch_order([1, 5, 3], 1, chars=[50, 10, 20])) == [[0], [2], [1]]
@@ -355,11 +358,46 @@ def test_batch_order_sorts_by_lm_characters_when_there_are_lms_and_bounds_words_
         assert len(b) * max(chars[i] for i in b) <= 90 or len(b) == 1
 
 
+def run_cost(run: list[int], key: list[int]) -> float:
+    from tagger.runtime import inputs
+
+    return inputs.CALL_COST + key[run[0]] * (inputs.STEP_COST + len(run))
+
+
+def test_split_by_length_is_the_cheapest_cut_by_brute_force():
+    from tagger.runtime.inputs import split_by_length
+
+    rng = random.Random(0)
+    for _ in range(300):
+        key = [rng.choice([1, 2, 3, 5, 8, 13, 40, 90]) for _ in range(rng.randint(1, 9))]
+        batch = sorted(range(len(key)), key=lambda i: -key[i])
+        runs = split_by_length(batch, key)
+        assert [i for run in runs for i in run] == batch  # every sentence once, in order
+        cheapest = min(sum(run_cost(batch[a:b], key) for a, b in zip((0, *cuts), (*cuts, len(batch))))
+                       for n in range(len(batch)) for cuts in itertools.combinations(range(1, len(batch)), n))
+        assert sum(run_cost(run, key) for run in runs) == pytest.approx(cheapest)
+        for run in runs[1:]:  # sentences of one length share a run
+            assert key[run[0]] != key[batch[batch.index(run[0]) - 1]]
+
+
+def test_a_server_batch_of_mixed_lengths_is_split_and_one_of_equal_lengths_is_not():
+    from tagger.runtime import inputs
+
+    # One sentence of 60 words and 15 of 3: one batch pads 16 x 60 = 960 words for 105.
+    lengths = [60] + [3] * 15
+    assert [len(b) for b in inputs.batch_order(lengths, 256)] == [1, 15]
+    assert [len(b) for b in inputs.batch_order([12] * 16, 256)] == [16]
+    # Long sentences: batches of at most MAX_TOKENS padded words (ONNX Runtime's LSTM slows past it).
+    assert [len(b) for b in inputs.batch_order([100] * 30, 256)] == [10, 10, 10]
+
+
 def test_charlm_export_refuses_sentences_past_its_limit_and_bounds_lm_characters_per_batch(charlm_trained, monkeypatch):
     from tagger.runtime import inputs
 
     _, export_dir = charlm_trained
+    monkeypatch.setattr(inputs, "CALL_COST", float("inf"))
     assert [len(b) for b in inputs.batch_order([3, 2, 1, 1], 64, chars=[30, 20, 10, 10], max_chars=40)] == [1, 2, 1]
+    monkeypatch.undo()
     monkeypatch.setattr(inputs, "MAX_LM_CHARS", 24)
     model = runtime.load(export_dir)
     assert model.predict([["EU", "rejects", "German", "call"]])  # 24 characters: "\nEU rejects German call "

@@ -46,13 +46,27 @@ class Features:
         return found
 
 
-def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int = 20_000,
+# Padded words per batch. ONNX Runtime's LSTM slows down past about a thousand: on
+# CoNLL-2003 valid, length-sorted batches of 256 ran 1.8x faster (int8 and fp32 exports)
+# when cut to 1,024 padded words than at 20,000, and 512 was no faster (bench/batch_shapes.py).
+MAX_TOKENS = 1024
+# What a batch costs besides its padded words, in padded words: each time step, and each
+# call (the graph's own overhead is 7 words; with the input arrays, the decode and the labels
+# in Python, 16 to 32 tagged batches of 16 random valid sentences fastest). Measured on an
+# int8 export of the default model, where a padded word takes about 12 us (bench/batch_shapes.py).
+CALL_COST, STEP_COST = 24.0, 0.35
+
+
+def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None,
                 chars: Sequence[int] | None = None, max_chars: int = LM_CHARS) -> Iterator[list[int]]:
     """Positions of the sentences per batch, longest first (as :func:`tagger.batching.eval_batches`);
     with ``chars`` (each sentence's char-LM characters), at most ``max_chars`` of them per batch,
     and longest in characters first: the LMs run every padded step and cost most, so padding
     their strings (1.48x the characters on CoNLL-2003 valid when sorted by words, 1.22x by
-    characters) is what to avoid; it measured 1.05x faster for a char-LM export."""
+    characters) is what to avoid; it measured 1.05x faster for a char-LM export. A batch
+    of sentences of very different lengths (a server's few requests) is split where that
+    pads less than the extra calls cost (:func:`split_by_length`)."""
+    max_tokens = MAX_TOKENS if max_tokens is None else max_tokens
     key = lengths if chars is None else chars
     order = sorted(range(len(lengths)), key=lambda i: -key[i])
     start = 0
@@ -61,8 +75,30 @@ def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int = 20_00
         size = max(1, min(batch_size, max_tokens // max(longest_words, 1)))
         if chars is not None:
             size = max(1, min(size, max_chars // max(chars[order[start]], 1)))
-        yield order[start : start + size]
+        yield from split_by_length(order[start : start + size], key)
         start += size
+
+
+def split_by_length(batch: list[int], key: Sequence[int]) -> list[list[int]]:
+    """``batch`` (longest first) cut into the runs that cost least in all: each run costs
+    :data:`CALL_COST` plus its longest sentence times (:data:`STEP_COST` + its size).
+    Exact, by dynamic programming over the distinct lengths (sentences of one length
+    always share a run), so a batch of equal lengths stays whole at no cost."""
+    lengths = [key[i] for i in batch]
+    starts = [0] + [n for n in range(1, len(batch)) if lengths[n] != lengths[n - 1]]
+    ends = starts[1:] + [len(batch)]
+    best = [0.0] + [float("inf")] * len(starts)  # best[b]: the cheapest cut of the first b lengths
+    cut = [0] * (len(starts) + 1)
+    for b in range(1, len(starts) + 1):
+        for a in range(b):  # a run of lengths a..b-1, its longest is lengths[starts[a]]
+            cost = best[a] + CALL_COST + lengths[starts[a]] * (STEP_COST + ends[b - 1] - starts[a])
+            if cost < best[b]:
+                best[b], cut[b] = cost, a
+    runs, b = [], len(starts)
+    while b > 0:
+        runs.append(batch[starts[cut[b]] : ends[b - 1]])
+        b = cut[b]
+    return runs[::-1]
 
 
 def check_lm_length(words: Sequence[str]) -> int:
