@@ -58,7 +58,7 @@ CALL_COST, STEP_COST = 24.0, 0.35
 
 
 def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None,
-                chars: Sequence[int] | None = None, max_chars: int = LM_CHARS) -> Iterator[list[int]]:
+                chars: Sequence[int] | None = None, max_chars: int | None = None) -> Iterator[list[int]]:
     """Positions of the sentences per batch, longest first (as :func:`tagger.batching.eval_batches`);
     with ``chars`` (each sentence's char-LM characters), at most ``max_chars`` of them per batch,
     and longest in characters first: the LMs run every padded step and cost most, so padding
@@ -67,6 +67,7 @@ def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int | None 
     of sentences of very different lengths (a server's few requests) is split where that
     pads less than the extra calls cost (:func:`split_by_length`)."""
     max_tokens = MAX_TOKENS if max_tokens is None else max_tokens
+    max_chars = LM_CHARS if max_chars is None else max_chars
     key = lengths if chars is None else chars
     order = sorted(range(len(lengths)), key=lambda i: -key[i])
     start = 0
