@@ -194,8 +194,8 @@ class BilstmTaggerComponent:
         self._ents_task_option = ents_task
         self._token_attrs_option = token_attrs
         self.tagger: Tagger | Runtime | None = None
-        # What to_disk/to_bytes write: the fp32 model a quantized tagger was made from
-        # (int8 weights have no safetensors form; the saved pipeline quantizes at load).
+        # What to_disk/to_bytes write: the model as given, fp32 when this component quantizes
+        # it (int8 weights have no safetensors form; the saved pipeline quantizes at load).
         self._saved: SequenceTagger | Runtime | None = None
         self._pid = os.getpid()
         self._missing: TaggerError | None = None  # why there is no model yet
@@ -275,7 +275,7 @@ class BilstmTaggerComponent:
             if target != "none":
                 targets[name] = target
         self.tagger = tagger
-        self._saved = model if isinstance(model, Runtime) or self.quantize is None else getattr(model, "model", model)
+        self._saved = model if isinstance(model, Runtime) else getattr(model, "model", model)  # a Tagger's model
         self.ents_task = ents_task
         self.span_group_tasks = [t for t in span_tasks if t != ents_task]
         self.token_targets = targets
@@ -493,9 +493,7 @@ class BilstmTaggerComponent:
     # -- serialization -----------------------------------------------------
 
     def _model_to_save(self) -> SequenceTagger | Runtime:
-        if self.quantize is None or self._saved is None:
-            return self.model  # raises the usual error when there is no model
-        return self._saved
+        return self._saved if self._saved is not None else self.model  # self.model: the usual error when none
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         model = self._model_to_save()

@@ -94,8 +94,8 @@ def describe(served: ServedModel, info: ModelInfo, directory: Path) -> dict:
     """Name, tasks with their labels, tokenizer and training metrics; never the path."""
     tasks = [{"name": t.name, "kind": t.kind, "level": t.level, "span": t.span, "multi_label": t.multi_label,
               "attention": t.attention, "labels": t.labels} for t in info.tasks]
-    backend = "onnxruntime" + (f" {served.tagger.quantize}" if served.backend == "onnx" and served.tagger.quantize else "")
-    return {"name": served.name, "backend": backend if served.backend == "onnx" else "pytorch", "tasks": tasks,
+    backend = "pytorch" if served.backend == "torch" else " ".join(filter(None, ["onnxruntime", served.tagger.quantize]))
+    return {"name": served.name, "backend": backend, "tasks": tasks,
             "tokenizer": info.tokenizer, "training": training_summary(directory)}
 
 
