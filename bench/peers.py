@@ -192,6 +192,9 @@ def encoder_flops_per_token(model: Path) -> float:
     dirs = 2 if enc["bidirectional"] else 1
     in_dim = emb["word_dim"] + emb["casing_dim"] + (emb["char_hidden"] * (2 if emb["char_encoder"] == "lstm" else 1)
                                                    if emb["char_encoder"] != "none" else 0)
+    # Char-LM embeddings: each LM's state joins the encoder's input.
+    lms = json.loads((model / "vocab.json").read_text()).get("charlm", {})
+    in_dim += sum(desc["config"]["hidden"] for desc in lms.values())
     flops = 0
     for layer in range(enc["layers"]):
         width = in_dim if layer == 0 else enc["hidden"] * dirs
