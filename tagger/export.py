@@ -7,10 +7,10 @@ a plain softmax head's logits), per sentence task its class probabilities [B, C]
 The constrained Viterbi decode runs in NumPy in the runtime, with the transition
 scores written to ``export.json``.
 
-The encoder is rewritten for export without packed sequences, and stays exact: the
-forward direction runs on the padded batch (padding comes after a sentence's words,
-so it never reaches them), the backward direction on each sentence reversed within
-its own length (its padding stays at the end), whose outputs are reversed back.
+The encoder (and a char LSTM) is written as ONNX's own recurrent ops with
+``sequence_lens``, one per layer, and stays exact without packed sequences: ONNX
+Runtime reads each sentence backward from its own last word and stops at the batch's
+longest sentence (:class:`RecurrentLayers`).
 
 Char-LM embeddings (:class:`tagger.nn.charlm.CharLMEmbedding`) are part of the graph:
 each LM's character ids and read positions are inputs (``lm.fwd``, ``lm.fwd.positions``,
@@ -47,73 +47,117 @@ INPUTS = ("words", "casing", "chars", "char_index", "lengths")
 LM_INPUTS = tuple(name for d in DIRECTIONS for name in (f"lm.{d}", f"lm.{d}.positions"))
 
 
-def reverse_index(lengths: Tensor, steps: int) -> Tensor:
-    """[B, T] positions that reverse each row within its length: ``t -> n - 1 - t`` for
-    the ``n`` real steps, padding in place. Applying it twice is the identity."""
-    t = torch.arange(steps, device=lengths.device)[None, :]
-    n = lengths[:, None]
-    return torch.where(t < n, n - 1 - t, t)
+# ONNX orders the gates of its recurrent ops differently from PyTorch: LSTM i,o,f,c
+# (PyTorch i,f,g,o) and GRU z,r,h (PyTorch r,z,n); these pick PyTorch's chunks in ONNX's order.
+_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 
 
-def _gather_steps(x: Tensor, index: Tensor) -> Tensor:
-    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+def _onnx_weights(rnn: nn.RNNBase, layer: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer of ``rnn`` as ONNX's W [D, G*H, I], R [D, G*H, H] and B [D, 2*G*H]."""
+    order = _GATE_ORDER[_op_name(rnn)]
+    suffixes = [""] + (["_reverse"] if rnn.bidirectional else [])
+
+    def gates(t: Tensor) -> Tensor:
+        chunks = t.chunk(len(order), dim=0)
+        return torch.cat([chunks[i] for i in order], dim=0)
+
+    def param(name: str, suffix: str) -> Tensor:
+        return getattr(rnn, f"{name}_l{layer}{suffix}").detach()
+
+    w = torch.stack([gates(param("weight_ih", sfx)) for sfx in suffixes])
+    r = torch.stack([gates(param("weight_hh", sfx)) for sfx in suffixes])
+    if rnn.bias:
+        b = torch.stack([torch.cat([gates(param("bias_ih", sfx)), gates(param("bias_hh", sfx))]) for sfx in suffixes])
+    else:
+        b = torch.zeros(len(suffixes), 2 * w.shape[1])
+    return w, r, b
 
 
-def _single_direction(rnn: nn.RNNBase, layer: int, suffix: str, in_dim: int) -> nn.RNNBase:
-    """A one-layer, one-direction copy of one layer and direction of ``rnn``."""
+def _op_name(rnn: nn.RNNBase) -> str:
+    return "LSTM" if isinstance(rnn, nn.LSTM) else "GRU" if isinstance(rnn, nn.GRU) else "RNN"
+
+
+class _RecurrentOp(torch.autograd.Function):
+    """One layer of a (bi)directional RNN/GRU/LSTM, written as ONNX's own op with
+    ``sequence_lens``: the backward direction then reads each sentence from its own
+    last word, and steps past a sentence's length give zeros, as packed sequences do in
+    PyTorch. ``forward`` computes the same (packed) for the exporter's trace.
+    In: x [T, B, I] (time first, ONNX's layout), lengths [B]. Out: Y [T, D, B, H] and
+    the last real state of each direction, Y_h [D, B, H]."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, lengths: Tensor, w: Tensor, r: Tensor, b: Tensor, layer: nn.RNNBase):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        out, h = layer(packed)
+        h = h[0] if isinstance(h, tuple) else h  # an LSTM's (h, c)
+        y = nn.utils.rnn.pad_packed_sequence(out, total_length=x.shape[0])[0]
+        T, B = y.shape[:2]
+        return y.reshape(T, B, h.shape[0], -1).permute(0, 2, 1, 3), h
+
+    @staticmethod
+    def symbolic(g, x, lengths, w, r, b, layer: nn.RNNBase):
+        op, dirs = _op_name(layer), 2 if layer.bidirectional else 1
+        attrs = {"hidden_size_i": layer.hidden_size, "direction_s": "bidirectional" if dirs == 2 else "forward"}
+        if op == "GRU":
+            attrs["linear_before_reset_i"] = 1  # PyTorch applies the reset gate after the product
+        elif op == "RNN":
+            attrs["activations_s"] = [layer.nonlinearity.capitalize()] * dirs
+        seq = g.op("Cast", lengths, to_i=6)  # ONNX's sequence_lens are int32
+        outs = g.op(op, x, w, r, b, seq, outputs=3 if op == "LSTM" else 2, **attrs)
+        return outs[0], outs[1]
+
+
+def _one_layer(rnn: nn.RNNBase, layer: int, in_dim: int) -> nn.RNNBase:
+    """A one-layer copy of layer ``layer`` of ``rnn`` (both directions)."""
     kwargs = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
-    cell = type(rnn)(in_dim, rnn.hidden_size, batch_first=True, bias=rnn.bias, **kwargs)
+    copy = type(rnn)(in_dim, rnn.hidden_size, bias=rnn.bias, bidirectional=rnn.bidirectional, **kwargs)
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
-    cell.load_state_dict({f"{n}_l0": getattr(rnn, f"{n}_l{layer}{suffix}").detach().clone() for n in names})
-    return cell
+    suffixes = [""] + (["_reverse"] if rnn.bidirectional else [])
+    copy.load_state_dict({f"{n}_l0{sfx}": getattr(rnn, f"{n}_l{layer}{sfx}").detach().clone()
+                          for n in names for sfx in suffixes})
+    return copy.eval().requires_grad_(False)  # the trace may hold its weights as constants
 
 
-class PaddedRNN(nn.Module):
-    """A stacked (bi)directional ``nn.RNN``/``GRU``/``LSTM`` over padded batches, with
-    the same outputs on every real step as the packed original (eval mode)."""
+class RecurrentLayers(nn.Module):
+    """A stacked (bi)directional ``nn.RNN``/``GRU``/``LSTM`` as one ONNX recurrent op per
+    layer (see :class:`_RecurrentOp`): the outputs of the packed original on every real step."""
 
     def __init__(self, rnn: nn.RNNBase):
         super().__init__()
         if rnn.proj_size if isinstance(rnn, nn.LSTM) else False:
             raise TaggerError("an LSTM with proj_size cannot be exported")
-        self.bidirectional = rnn.bidirectional
         dirs = 2 if rnn.bidirectional else 1
-        layers = []
-        for layer in range(rnn.num_layers):
-            in_dim = rnn.input_size if layer == 0 else rnn.hidden_size * dirs
-            cells = [_single_direction(rnn, layer, "", in_dim)]
-            if rnn.bidirectional:
-                cells.append(_single_direction(rnn, layer, "_reverse", in_dim))
-            layers.append(nn.ModuleList(cells))
-        self.layers = nn.ModuleList(layers)
+        self.layers = [_one_layer(rnn, n, rnn.input_size if n == 0 else rnn.hidden_size * dirs)
+                       for n in range(rnn.num_layers)]
+        for n, layer in enumerate(self.layers):  # ONNX's weight layout, traced as constants
+            for name, value in zip(("w", "r", "b"), _onnx_weights(layer, 0)):
+                self.register_buffer(f"{name}{n}", value)
+
+    def run(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """x [T, B, I] time first -> (every step of the top layer [T, B, D*H], its last states [D, B, H])."""
+        for n, layer in enumerate(self.layers):
+            weights = (getattr(self, f"{name}{n}") for name in ("w", "r", "b"))
+            y, last = _RecurrentOp.apply(x, lengths, *weights, layer)
+            x = y.permute(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+        return x, last
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        index = reverse_index(lengths, x.shape[1]) if self.bidirectional else None
-        for cells in self.layers:
-            out = [cells[0](x)[0]]
-            if index is not None:
-                out.append(_gather_steps(cells[1](_gather_steps(x, index))[0], index))
-            x = torch.cat(out, dim=-1) if len(out) > 1 else out[0]
-        return x
+        """x [B, T, I] -> [B, T, D*H]."""
+        return self.run(x.transpose(0, 1), lengths)[0].transpose(0, 1)
 
 
 class PaddedCharLSTM(nn.Module):
-    """:class:`tagger.nn.embed.CharLSTM` without packing: the last state of each direction."""
+    """:class:`tagger.nn.embed.CharLSTM` on padded spellings: the last state of each direction."""
 
     def __init__(self, char_lstm: CharLSTM):
         super().__init__()
         self.embed = char_lstm.embed
-        self.fwd = _single_direction(char_lstm.lstm, 0, "", char_lstm.lstm.input_size)
-        self.bwd = _single_direction(char_lstm.lstm, 0, "_reverse", char_lstm.lstm.input_size)
+        self.lstm = RecurrentLayers(char_lstm.lstm)
 
     def forward(self, chars: Tensor) -> Tensor:
         lengths = (chars != 0).sum(1).clamp(min=1)
-        x = self.embed(chars)
-        index = reverse_index(lengths, chars.shape[1])
-        last = (lengths - 1)[:, None, None].expand(-1, 1, self.fwd.hidden_size)
-        fwd = self.fwd(x)[0].gather(1, last)[:, 0]
-        bwd = self.bwd(_gather_steps(x, index))[0].gather(1, last)[:, 0]
-        return torch.cat([fwd, bwd], dim=1)
+        last = self.lstm.run(self.embed(chars).transpose(0, 1), lengths)[1]  # [2, U, H]
+        return torch.cat([last[0], last[1]], dim=1)
 
 
 class PaddedCharLM(nn.Module):
@@ -162,7 +206,7 @@ class ExportGraph(nn.Module):
         self.chars = PaddedCharLSTM(chars) if isinstance(chars, CharLSTM) else chars
         if chars is not None and not isinstance(chars, (CharCNN, CharLSTM)):
             raise TaggerError(f"cannot export the char encoder {type(chars).__name__}")
-        self.encoder = PaddedRNN(model.encoder.rnn)
+        self.encoder = RecurrentLayers(model.encoder.rnn)
         self.heads = model.heads
         self.sentence_tasks = set(model.sentence_tasks)
         self.log_softmax = {h.task for h in model.recipe.heads if h.kind == "softmax" and h.span}

@@ -30,7 +30,7 @@ from tagger.batching import build_vocabs, collate, encode  # noqa: E402
 from tagger.cli import app  # noqa: E402
 from tagger.config import load_recipe  # noqa: E402
 from tagger.errors import TaggerError  # noqa: E402
-from tagger.export import export_model, reverse_index  # noqa: E402
+from tagger.export import export_model  # noqa: E402
 from tagger.io.conll import read_conll2003  # noqa: E402
 from tagger.model import SequenceTagger  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
@@ -100,11 +100,6 @@ def assert_same_scores(model_dir, export_dir, sentences, atol=1e-4):
             np.testing.assert_allclose(g[task], e[task], atol=atol, rtol=0)
 
 
-def test_reverse_index_reverses_each_row_within_its_length():
-    index = reverse_index(torch.tensor([3, 1, 4]), 4)
-    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
-
-
 def test_numpy_viterbi_is_the_best_path_by_brute_force():
     rng = np.random.default_rng(0)
     B, T, L = 4, 4, 3
@@ -123,6 +118,21 @@ def test_numpy_viterbi_is_the_best_path_by_brute_force():
         best = max(itertools.product(range(L), repeat=int(n)), key=score)
         assert paths[b, :n].tolist() == list(best)
         assert (paths[b, n:] == 0).all()
+
+
+def test_numpy_viterbi_equals_torch_ties_included():
+    """Small integer scores make ties common: both decoders must take the same (first) maximum."""
+    from tagger.nn.decode import viterbi as torch_viterbi
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        B, T, L = rng.integers(1, 6), rng.integers(1, 9), rng.integers(1, 6)
+        emissions = rng.integers(-2, 3, size=(B, T, L)).astype(np.float32)
+        trans, start, end = (rng.integers(-2, 3, size=s).astype(np.float32) for s in ((L, L), (L,), (L,)))
+        lengths = rng.integers(1, T + 1, size=B)
+        mask = torch.arange(T)[None, :] < torch.from_numpy(lengths)[:, None]
+        expected = torch_viterbi(torch.from_numpy(emissions), mask, *map(torch.from_numpy, (trans, start, end)))
+        assert np_viterbi(emissions, lengths, trans, start, end).tolist() == expected.tolist()
 
 
 def test_export_tags_like_torch_on_every_sentence(trained, demo_sentences):
@@ -149,6 +159,7 @@ def test_export_equals_torch_on_random_sentences(trained, sentences):
     ("heads.0.kind=softmax", "embed.char_encoder=lstm", "encoder.cell=gru"),  # constrained softmax, char BiLSTM
     ("heads.0.kind=softmax", "heads.0.span=false", "encoder.bidirectional=false", "embed.casing_dim=0",
      "embed.char_encoder=none", "encoder.cell=rnn"),  # plain argmax, one direction, no char or casing features
+    ("encoder.cell=rnn",),  # a bidirectional tanh RNN: ONNX's RNN op names an activation per direction
 ])
 def test_other_heads_encoders_and_char_encoders(tmp_path, demo_sentences, overrides):
     model_dir = untrained(tmp_path, "encoder.layers=2", *overrides)

@@ -12,30 +12,32 @@ import numpy as np
 def viterbi(emissions: np.ndarray, lengths: np.ndarray, transitions: np.ndarray, start: np.ndarray,
             end: np.ndarray) -> np.ndarray:
     """Best label ids [B, T] (0 on padding) for emissions [B, T, L] and lengths [B] >= 1;
-    transitions [L, L] are indexed [from, to]. Loops over time steps only."""
+    transitions [L, L] are indexed [from, to]. Loops over time steps only, with four
+    NumPy calls a step: a server's small batches spend more on each call than on its
+    arithmetic. Every row runs all T steps; a row's path ends at its own last step
+    (its score there is kept in ``scores``) and its padding steps get identity
+    back-pointers afterwards, in one assignment."""
     B, T, L = emissions.shape
     dtype = emissions.dtype
     trans = transitions.astype(dtype, copy=False)[None]  # [1, L, L]
-    score = start.astype(dtype, copy=False)[None] + emissions[:, 0]  # [B, L]
-    identity = np.broadcast_to(np.arange(L), (B, L))
-    back = np.empty((T, B, L), dtype=np.int64)
+    scores = np.empty((T, B, L), dtype=dtype)  # best score of a path ending at t in each label
+    back = np.empty((T, B, L), dtype=np.intp)
+    np.add(start.astype(dtype, copy=False)[None], emissions[:, 0], out=scores[0])
     for t in range(1, T):
-        candidates = score[:, :, None] + trans  # [B, from, to]
-        idx = candidates.argmax(axis=1)
-        best = np.take_along_axis(candidates, idx[:, None, :], axis=1)[:, 0]
-        # A padding step carries the last real label through (identity back-pointer).
-        real = (t < lengths)[:, None]
-        score = np.where(real, best + emissions[:, t], score)
-        back[t] = np.where(real, idx, identity)
-    score = score + end.astype(dtype, copy=False)[None]
-    out = np.empty((B, T), dtype=np.int64)
-    cur = score.argmax(axis=1)
-    out[:, T - 1] = cur
+        candidates = scores[t - 1][:, :, None] + trans  # [B, from, to]
+        candidates.argmax(axis=1, out=back[t])  # the first maximum, as torch's max
+        np.add(candidates.max(axis=1), emissions[:, t], out=scores[t])
     rows = np.arange(B)
+    last = lengths.astype(np.intp) - 1
+    padding = np.arange(T)[None, :] > last[:, None]  # [B, T]
+    back.transpose(1, 0, 2)[padding] = np.arange(L)  # a padding step carries the last real label through
+    cur = (scores[last, rows] + end.astype(dtype, copy=False)[None]).argmax(axis=1)
+    out = np.empty((B, T), dtype=np.int64)
+    out[:, T - 1] = cur
     for t in range(T - 1, 0, -1):
-        cur = back[t][rows, cur]
+        cur = back[t, rows, cur]
         out[:, t - 1] = cur
-    out[np.arange(T)[None, :] >= lengths[:, None]] = 0
+    out[padding] = 0
     return out
 
 

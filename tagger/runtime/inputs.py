@@ -50,11 +50,14 @@ class Features:
 # CoNLL-2003 valid, length-sorted batches of 256 ran 1.8x faster (int8 and fp32 exports)
 # when cut to 1,024 padded words than at 20,000, and 512 was no faster (bench/batch_shapes.py).
 MAX_TOKENS = 1024
-# What a batch costs besides its padded words, in padded words: each time step, and each
-# call (the graph's own overhead is 7 words; with the input arrays, the decode and the labels
-# in Python, 16 to 32 tagged batches of 16 random valid sentences fastest). Measured on an
-# int8 export of the default model, where a padded word takes about 12 us (bench/batch_shapes.py).
-CALL_COST, STEP_COST = 24.0, 0.35
+# What a batch costs besides its padded words, in padded words: each call (the graph's own
+# 140 us, the input arrays, the decode and the labels in Python) and each time step (the
+# recurrent ops' and the Viterbi loop's per-step work). Swept on batches of 16 random valid
+# sentences (as a server under 16 clients makes): 32-64 a call and 1-4 a step ran within 4%
+# of each other and 1.08-1.10x faster than the 24 and 0.35 measured before the encoder became
+# ONNX's own recurrent ops, on int8 exports of the default model (a padded word about 9.5 us)
+# and of the char-LM model alike.
+CALL_COST, STEP_COST = 48.0, 2.0
 
 
 def batch_order(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None,
