@@ -127,6 +127,8 @@ class RecurrentLayers(nn.Module):
         if rnn.proj_size if isinstance(rnn, nn.LSTM) else False:
             raise TaggerError("an LSTM with proj_size cannot be exported")
         dirs = 2 if rnn.bidirectional else 1
+        # A plain list, not a ModuleList: these copies only compute the trace's values;
+        # the graph holds their weights once, in ONNX's layout (the buffers below).
         self.layers = [_one_layer(rnn, n, rnn.input_size if n == 0 else rnn.hidden_size * dirs)
                        for n in range(rnn.num_layers)]
         for n, layer in enumerate(self.layers):  # ONNX's weight layout, traced as constants
