@@ -52,8 +52,8 @@ LM_INPUTS = tuple(name for d in DIRECTIONS for name in (f"lm.{d}", f"lm.{d}.posi
 _GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 
 
-def _onnx_weights(rnn: nn.RNNBase, layer: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One layer of ``rnn`` as ONNX's W [D, G*H, I], R [D, G*H, H] and B [D, 2*G*H]."""
+def _onnx_weights(rnn: nn.RNNBase) -> tuple[Tensor, Tensor, Tensor]:
+    """A one-layer ``rnn`` as ONNX's W [D, G*H, I], R [D, G*H, H] and B [D, 2*G*H]."""
     order = _GATE_ORDER[_op_name(rnn)]
     suffixes = [""] + (["_reverse"] if rnn.bidirectional else [])
 
@@ -62,7 +62,7 @@ def _onnx_weights(rnn: nn.RNNBase, layer: int) -> tuple[Tensor, Tensor, Tensor]:
         return torch.cat([chunks[i] for i in order], dim=0)
 
     def param(name: str, suffix: str) -> Tensor:
-        return getattr(rnn, f"{name}_l{layer}{suffix}").detach()
+        return getattr(rnn, f"{name}_l0{suffix}").detach()
 
     w = torch.stack([gates(param("weight_ih", sfx)) for sfx in suffixes])
     r = torch.stack([gates(param("weight_hh", sfx)) for sfx in suffixes])
@@ -81,7 +81,8 @@ class _RecurrentOp(torch.autograd.Function):
     """One layer of a (bi)directional RNN/GRU/LSTM, written as ONNX's own op with
     ``sequence_lens``: the backward direction then reads each sentence from its own
     last word, and steps past a sentence's length give zeros, as packed sequences do in
-    PyTorch. ``forward`` computes the same (packed) for the exporter's trace.
+    PyTorch. ``forward`` computes the same with ``layer`` (packed) for the exporter's
+    trace; ``w``, ``r``, ``b`` are that layer's weights in ONNX's layout, for the graph.
     In: x [T, B, I] (time first, ONNX's layout), lengths [B]. Out: Y [T, D, B, H] and
     the last real state of each direction, Y_h [D, B, H]."""
 
@@ -132,7 +133,7 @@ class RecurrentLayers(nn.Module):
         self.layers = [_one_layer(rnn, n, rnn.input_size if n == 0 else rnn.hidden_size * dirs)
                        for n in range(rnn.num_layers)]
         for n, layer in enumerate(self.layers):  # ONNX's weight layout, traced as constants
-            for name, value in zip(("w", "r", "b"), _onnx_weights(layer, 0)):
+            for name, value in zip(("w", "r", "b"), _onnx_weights(layer)):
                 self.register_buffer(f"{name}{n}", value)
 
     def run(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
