@@ -69,19 +69,17 @@ def document_vote(words: list[list[str]], tags: list[list[str]], docs: list[obje
     """Each mention takes the type its words carry most often in its document (ties keep it)."""
     from tagger.schemes import spans, tags_from_spans
 
-    votes: dict[object, Counter] = defaultdict(Counter)
+    votes: dict[tuple, Counter] = defaultdict(Counter)  # (document, mention words) -> type counts
     found = [spans(t) for t in tags]
     for w, sentence_spans, doc in zip(words, found, docs):
         for kind, s, e in sentence_spans:
-            votes[doc][(tuple(w[s:e]), kind)] += 1
+            votes[doc, tuple(w[s:e])][kind] += 1
     out = []
     for w, sentence_spans, doc in zip(words, found, docs):
         relabelled = []
         for kind, s, e in sentence_spans:
-            key = tuple(w[s:e])
-            counts = {k: c for (m, k), c in votes[doc].items() if m == key}
-            top = max(counts.values())
-            relabelled.append((kind if counts[kind] == top else max(counts, key=counts.get), s, e))
+            counts = votes[doc, tuple(w[s:e])]
+            relabelled.append((kind if counts[kind] == max(counts.values()) else counts.most_common(1)[0][0], s, e))
         out.append(tags_from_spans(relabelled, len(w)))
     return out
 
