@@ -8,8 +8,8 @@ unseen mentions and sentences with only unseen entities:
 - ``product``: Viterbi over the mean of the models' emission scores and transition
   scores. A CRF's path score is its log-probability plus a constant per sentence, so
   this path is the one with the highest product of the models' probabilities;
-- ``+ doc vote``: then, within each ``-DOCSTART-`` document, a mention whose words were
-  given another type more often elsewhere in the document takes the majority type.
+- ``+ doc vote`` and ``+ doc vote+propagate``: then :mod:`tagger.consistency` within each
+  ``-DOCSTART-`` document (``heads.N.doc_consistency``, ``--doc-consistency``).
 
 Results: a table and bench/results/NAME.json (``--name``, default ner_ensemble).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
@@ -65,50 +64,6 @@ def product_decode(scores: list[list[torch.Tensor]], params: list[tuple[torch.Te
     return out
 
 
-def document_vote(words: list[list[str]], tags: list[list[str]], docs: list[object]) -> list[list[str]]:
-    """Each mention takes the type its words carry most often in its document (ties keep it)."""
-    from tagger.schemes import spans, tags_from_spans
-
-    votes: dict[tuple, Counter] = defaultdict(Counter)  # (document, mention words) -> type counts
-    found = [spans(t) for t in tags]
-    for w, sentence_spans, doc in zip(words, found, docs):
-        for kind, s, e in sentence_spans:
-            votes[doc, tuple(w[s:e])][kind] += 1
-    out = []
-    for w, sentence_spans, doc in zip(words, found, docs):
-        relabelled = []
-        for kind, s, e in sentence_spans:
-            counts = votes[doc, tuple(w[s:e])]
-            relabelled.append((kind if counts[kind] == max(counts.values()) else counts.most_common(1)[0][0], s, e))
-        out.append(tags_from_spans(relabelled, len(w)))
-    return out
-
-
-def propagate(words: list[list[str]], tags: list[list[str]], docs: list[object]) -> list[list[str]]:
-    """Where the words of a mention predicted in a document (its first word capitalised)
-    occur again in it with every word tagged O, they become a mention of the same type;
-    longer mentions first."""
-    from tagger.schemes import spans, tags_from_spans
-
-    known: dict[object, dict[tuple[str, ...], str]] = defaultdict(dict)
-    for w, t, doc in zip(words, tags, docs):
-        for kind, s, e in spans(t):
-            if w[s][:1].isupper():
-                known[doc].setdefault(tuple(w[s:e]), kind)
-    out = []
-    for w, t, doc in zip(words, tags, docs):
-        found = spans(t)
-        free = [tag == "O" for tag in t]
-        for key, kind in sorted(known[doc].items(), key=lambda item: -len(item[0])):
-            n = len(key)
-            for s in range(len(w) - n + 1):
-                if tuple(w[s : s + n]) == key and all(free[s : s + n]):
-                    found.append((kind, s, s + n))
-                    free[s : s + n] = [False] * n
-        out.append(tags_from_spans(found, len(w)))
-    return out
-
-
 def scores(gold, pred, words, seen) -> dict:
     from tagger.metrics import seen_unseen_report, span_report
 
@@ -127,6 +82,7 @@ def main() -> None:
         console.print("no CoNLL-2003 in $TAGGER_DATA_DIR/conll2003 or ../shared/data/conll2003: skipped")
         return
     import tagger
+    from tagger.consistency import make_consistent
     from tagger.io.conll import read_conll2003
     from tagger.metrics import training_mentions
 
@@ -144,9 +100,8 @@ def main() -> None:
             pred = product_decode([p[0] for p in parts], [p[1] for p in parts], parts[0][2])
             name = " + ".join(subset)
             rows[name] = scores(gold, pred, words, seen)
-            voted = document_vote(words, pred, docs)
-            rows[name + "  + doc vote"] = scores(gold, voted, words, seen)
-            rows[name + "  + doc vote + propagate"] = scores(gold, propagate(words, voted, docs), words, seen)
+            for mode in ("vote", "vote+propagate"):
+                rows[f"{name}  + doc {mode}"] = scores(gold, make_consistent(words, pred, docs, mode), words, seen)
     table = Table(title="CRF ensembles and document votes, CoNLL-2003 valid (seqeval strict)")
     for column in ("models", "F1", "unseen mentions", "all-unseen sentences"):
         table.add_column(column, justify="right")

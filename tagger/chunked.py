@@ -99,7 +99,7 @@ def format_chunk(chunk: Chunk, fmt: str, span_tasks: set[str]) -> str:
 
 def predict_export(
     model_dir: Path, texts: Optional[list[str]], input_file: Optional[Path], input_format: Any, output_format: Any,
-    output: Optional[Path], batch_size: int, threads: Optional[int],
+    output: Optional[Path], batch_size: int, threads: Optional[int], doc_consistency: Optional[str] = None,
 ) -> None:
     """``tagger predict EXPORT_DIR``: tagging through ONNX Runtime, PyTorch never imported;
     formats spans, conll and jsonl, written chunk by chunk as ``predict`` does."""
@@ -110,6 +110,8 @@ def predict_export(
     if output_format not in (OutputFormat.spans, OutputFormat.conll, OutputFormat.jsonl):
         raise TaggerError(f"an export directory writes --format spans, conll or jsonl (not {output_format.value})")
     runtime = load(model_dir, threads=command_threads(threads), batch_size=batch_size)
+    if doc_consistency is not None:
+        runtime.set_doc_consistency(doc_consistency)
     span_tasks = {task for task, head in runtime.heads.items() if head["span"]}
     source = iter(texts) if texts else read_input(input_file, input_format)
     with LazyOutput(output) as out:

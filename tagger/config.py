@@ -98,6 +98,9 @@ class HeadConfig:
     multi_label: bool = False  # classify: any number of labels per sentence (sigmoid) instead of one (softmax)
     threshold: float = 0.5  # classify, multi_label: the probability above which a label is predicted
     weight: float = 1.0  # this head's share of a multitask loss (sum of weight * head loss)
+    # span heads: none | vote | vote+propagate: mentions made consistent within each
+    # document after decoding (tagger.consistency); dev scores and predictions alike.
+    doc_consistency: str = "none"
 
 
 # Head kinds that label whole sentences (the others label each word). Data readers and

@@ -246,6 +246,8 @@ def decode_params(model: SequenceTagger) -> list[dict]:
     for head in model.recipe.heads:
         module = model.heads[head.task]
         entry = {"task": head.task, "kind": head.kind, "span": head.span, "labels": model.vocabs.labels[head.task].itos}
+        if head.span and head.task not in model.sentence_tasks:
+            entry["doc_consistency"] = head.doc_consistency
         if head.task in model.sentence_tasks:
             entry.update(level="sentence", decode="classes", multi_label=head.multi_label, threshold=module.threshold)
         elif head.kind == "crf":

@@ -8,6 +8,8 @@ import torch
 
 from .batching import Batch, Encoded, encode_all, eval_batches
 from .chunked import chunked, predict_chunks
+from .config import Recipe, is_sentence_head
+from .consistency import DOC_CONSISTENCY, consistent
 from .data import Sentence, document_of
 from .device import QUANTIZE_CHOICES, resolve_device  # noqa: F401  (resolve_device re-exported: callers import it from here)
 from .errors import TaggerError
@@ -184,6 +186,11 @@ def _task_score(entry: dict) -> float:
     return entry["f1"] if "f1" in entry else entry["token_accuracy"]
 
 
+def consistency_modes(recipe: Recipe) -> dict[str, str]:
+    """Span task -> its ``heads.N.doc_consistency``."""
+    return {h.task: h.doc_consistency for h in recipe.heads if h.span and not is_sentence_head(h)}
+
+
 def quantized(model: SequenceTagger, quantize: str) -> SequenceTagger:
     """The model with its recurrent and linear layers in dynamic int8 (``quantize="int8"``,
     CPU only), or its recurrent layers in bfloat16 (``quantize="bf16"``: fast where the CPU
@@ -246,29 +253,58 @@ class Tagger:
 
     @property
     def reads_documents(self) -> bool:
-        """Whether the model reads document context (``data.context_tokens``, or char LMs
-        with ``embed.charlm_context``), so that which sentences form a document matters."""
+        """Whether which sentences form a document matters: the model reads document context
+        (``data.context_tokens``, or char LMs with ``embed.charlm_context``) or makes its
+        mentions consistent within a document (``heads.N.doc_consistency``)."""
         recipe = self.model.recipe
-        return bool(recipe.data.context_tokens or (self.model.vocabs.charlm and recipe.embed.charlm_context))
+        return bool(recipe.data.context_tokens or (self.model.vocabs.charlm and recipe.embed.charlm_context)
+                    or any(mode != "none" for mode in self.doc_consistency.values()))
+
+    @property
+    def doc_consistency(self) -> dict[str, str]:
+        """Per span task, how its mentions are made consistent within a document after
+        decoding (``heads.N.doc_consistency``: none, vote or vote+propagate)."""
+        return consistency_modes(self.model.recipe)
+
+    def set_doc_consistency(self, mode: str) -> None:
+        """Use ``mode`` (see :mod:`tagger.consistency`) for every span task from now on,
+        in place of the recipe's."""
+        if mode not in DOC_CONSISTENCY:
+            raise TaggerError(f"unknown doc consistency '{mode}' (choose: {', '.join(DOC_CONSISTENCY)})")
+        for head in self.model.recipe.heads:
+            if head.task in self.doc_consistency:
+                head.doc_consistency = mode
 
     def _encode(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
                 ) -> list[Encoded | None]:
-        """The model's input per sentence; ``None`` for one without words (tagged as empty).
-        A model that reads document context gets it from the sentences around each one with
-        the same key in ``docs`` (default: each item's ``doc`` attribute; None: alone)."""
+        return self._prepare(sentences, docs)[2]
+
+    def _prepare(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
+                 ) -> tuple[list[list[str]], Sequence[object | None], list[Encoded | None]]:
+        """The words, document keys and model input of each sentence (input ``None`` for
+        one without words: tagged as empty). A model that reads document context gets it
+        from the sentences around each one with the same key in ``docs`` (default: each
+        item's ``doc`` attribute; None: alone)."""
         items = list(sentences)
         if docs is None:
             docs = [document_of(item) for item in items]
-        return encode_sentences([self.words(s) for s in items], self.model, docs=docs, with_labels=False)
+        words = [self.words(s) for s in items]
+        return words, docs, encode_sentences(words, self.model, docs=docs, with_labels=False)
+
+    def _decode(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None,
+                probabilities: dict[str, list[list[float]]] | None = None) -> list[dict[str, list[str]]]:
+        words, docs, encoded = self._prepare(sentences, docs)
+        labels = decode_corpus(self.model, encoded, self.batch_size, probabilities)
+        return consistent(labels, words, docs, self.doc_consistency)
 
     def predict_all(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
                     ) -> list[dict[str, list[str]]]:
         """Every task's labels for each sentence; a string is tokenized first. A token
         task has one label per word; a sentence task the sentence's predicted labels.
-        ``docs`` groups the sentences into documents for a model with document context:
-        a key per sentence, consecutive equal keys one document, None a sentence alone
-        (the default for items without a ``doc`` attribute)."""
-        return decode_corpus(self.model, self._encode(sentences, docs), self.batch_size)
+        ``docs`` groups the sentences into documents for a model with document context
+        or document consistency: a key per sentence, consecutive equal keys one document,
+        None a sentence alone (the default for items without a ``doc`` attribute)."""
+        return self._decode(sentences, docs)
 
     def predict_with_proba(
         self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
@@ -276,7 +312,7 @@ class Tagger:
         """``predict_all``'s labels and, per sentence task, each sentence's class
         probabilities ``{task: {label: probability}}``, from one pass of the model."""
         probs: dict[str, list[list[float]]] = {}
-        labels = decode_corpus(self.model, self._encode(sentences, docs), self.batch_size, probabilities=probs)
+        labels = self._decode(sentences, docs, probs)
         vocab = self.model.vocabs.labels
         proba = [{task: dict(zip(vocab[task].itos, rows[i])) for task, rows in probs.items()} for i in range(len(labels))]
         return labels, proba
@@ -336,7 +372,9 @@ class Tagger:
         """Scores per task (see :func:`score`; ``detailed`` adds OOV and per-tag numbers,
         ``seen`` the split of entity scores into mentions seen and unseen in training)."""
         encoded = encode_sentences(sentences, self.model)  # documents: each Sentence.doc
-        return score(sentences, decode_corpus(self.model, encoded, self.batch_size), self.model, detailed, seen)
+        labels = decode_corpus(self.model, encoded, self.batch_size)
+        labels = consistent(labels, [s.words for s in sentences], [s.doc for s in sentences], self.doc_consistency)
+        return score(sentences, labels, self.model, detailed, seen)
 
 
 def load(path: str | Path, device: str = "cpu", quantize: str | None = None) -> Tagger:

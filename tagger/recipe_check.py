@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from .config import Recipe
+from .config import Recipe, is_sentence_head
 from .errors import TaggerError
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -65,6 +65,7 @@ def _names() -> dict[str, Collection[str]]:
     register the built-in entries fills the registries (they live in ``registry``)."""
     from . import corpus, sources, tokenize, training  # noqa: F401 - they fill the registries
     from . import registry as reg
+    from .consistency import DOC_CONSISTENCY
     from .nn import embed, encode, heads, pooling  # noqa: F401
     from .schemes import SCHEMES
 
@@ -72,6 +73,7 @@ def _names() -> dict[str, Collection[str]]:
         "data.source": reg.sources, "data.format": reg.data_formats, "data.scheme": SCHEMES,
         "data.tokenizer": reg.tokenizers, "embed.char_encoder": reg.char_encoders, "encoder.cell": reg.cells,
         "heads.kind": reg.heads, "heads.pooling": reg.poolings,
+        "heads.doc_consistency": DOC_CONSISTENCY,
         "train.optimizer": reg.optimizers, "train.schedule": reg.schedules,
     }
 
@@ -129,6 +131,10 @@ def _check_heads(recipe: Recipe) -> None:
             raise _error(recipe, f"heads.{i}.task", task, "a head needs a task name")
         if task in tasks[:i]:
             raise _error(recipe, f"heads.{i}.task", task, "two heads cannot have the same task")
+    for i, head in enumerate(recipe.heads):
+        if head.doc_consistency != "none" and (is_sentence_head(head) or not head.span):
+            raise _error(recipe, f"heads.{i}.doc_consistency", head.doc_consistency,
+                         "only a span head (a token head with span = true) has mentions to make consistent")
     from .corpus import text_formats
 
     if recipe.data.format in text_formats() and not any(h.kind == "classify" for h in recipe.heads):

@@ -28,7 +28,7 @@ from .model import (
     model_from_parts,
     model_parts,
 )
-from .predict import decode_corpus, encode_sentences, main_score, score
+from .predict import consistency_modes, consistent, decode_corpus, encode_sentences, main_score, score
 from .recipe_check import check_recipe
 from .trainer import StepLoss, Trainer, TrainResult
 from .training import seed_everything
@@ -184,7 +184,10 @@ class TaggerTask:
         shares = self.dist.gather(decode_corpus(self.model, split(self.dev_data, self.dist), self.recipe.train.eval_batch_size))
         if not self.dist.main:
             return None, None
-        report = score(self.corpus["valid"], unsplit(shares, len(self.dev_data)), self.model)
+        dev = self.corpus["valid"]
+        labels = consistent(unsplit(shares, len(self.dev_data)), [s.words for s in dev], [s.doc for s in dev],
+                            consistency_modes(self.recipe))
+        report = score(dev, labels, self.model)
         return report, main_score(report, self.recipe.train.monitor)
 
     def save(self, directory: Path) -> None:

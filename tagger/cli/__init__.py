@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 
 
+DOC_CONSISTENCY_HELP = ("Span tasks, in place of the model's heads.N.doc_consistency: none; vote (within a document, each "
+                        "mention takes the type its words carry most often); vote+propagate (then untagged repeats of a "
+                        "capitalised mention become mentions of its type). Documents: -DOCSTART- or blank-line pairs in "
+                        "--input/--file, a Doc in spaCy.")
 QUANTIZE_HELP = ("int8: the LSTM and linear layers in dynamic int8 (PyTorch, CPU): faster on most CPUs. "
                  "bf16: the recurrent layers in bfloat16: fastest on CPUs with AMX or AVX512-BF16 (Xeon 4th gen+, "
                  "Zen 4+), slow elsewhere. Labels nearly always the same.")
@@ -186,6 +190,7 @@ def evaluate(
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help=QUANTIZE_HELP)] = None,
     unseen: Annotated[bool, typer.Option("--unseen", help="Span tasks: also score entity mentions seen and unseen in the model's training data (the same words with the same type), and the sentences whose entities are all unseen; reads the training split.")] = False,
+    doc_consistency: Annotated[Optional[str], typer.Option(help=DOC_CONSISTENCY_HELP)] = None,
 ) -> None:
     """Score a model: seqeval (strict BIO spans) for span tasks; token accuracy, OOV accuracy
     and per-tag precision/recall/F1 for tag tasks such as POS; accuracy, macro-F1 and
@@ -195,7 +200,7 @@ def evaluate(
     from ..seq2seq import is_seq2seq_model
     from ..trees import is_tree_model
 
-    _tagger_only(model_family(model_dir), quantize=quantize, unseen=unseen)
+    _tagger_only(model_family(model_dir), quantize=quantize, unseen=unseen, doc_consistency=doc_consistency)
     if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
         from ..seq2seq.cli import evaluate_command as evaluate_seq2seq
 
@@ -213,12 +218,15 @@ def evaluate(
     from ..runtime import is_export_dir
 
     if is_export_dir(model_dir):  # a `tagger export` directory: the same report through ONNX Runtime
-        gold, where, report = _evaluate_export(model_dir, split.value, data_dir, file, batch_size, threads, quantize, unseen)
+        gold, where, report = _evaluate_export(model_dir, split.value, data_dir, file, batch_size, threads, quantize, unseen,
+                                               doc_consistency)
         _write_report(report, gold, where, confusion, top, json_out)
         return
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
+    if doc_consistency is not None:
+        tagger.set_doc_consistency(doc_consistency)
     seen = _training_mentions(tagger, data_dir) if unseen else None
     gold, where = _gold_corpus(tagger.model.recipe, file, split.value, data_dir)
     try:
@@ -247,7 +255,8 @@ def _write_report(report: dict, gold: list, where: str, confusion: Path | None, 
 
 
 def _evaluate_export(export_dir: Path, split: str, data_dir: Path | None, file: Path | None, batch_size: int,
-                     threads: int | None, quantize: str | None, unseen: bool) -> tuple[list, str, dict]:
+                     threads: int | None, quantize: str | None, unseen: bool, doc_consistency: str | None
+                     ) -> tuple[list, str, dict]:
     """The gold sentences, their name and :func:`tagger.predict.score`'s report for an export
     directory, labelled by the torch-free runtime (one thread unless ``--threads`` says otherwise)."""
     from types import SimpleNamespace
@@ -262,11 +271,14 @@ def _evaluate_export(export_dir: Path, split: str, data_dir: Path | None, file: 
         raise TaggerError(f"--{'quantize' if quantize else 'unseen'} is for model directories, not export directories"
                           + (" (tagger export --quantize int8 makes an int8 export)" if quantize else ""))
     runtime = load_export(export_dir, threads=command_threads(threads), batch_size=batch_size)
+    if doc_consistency is not None:
+        runtime.set_doc_consistency(doc_consistency)
     recipe = Recipe.from_dict(runtime.meta["recipe"], str(Path(export_dir) / EXPORT_FILE))
     vocabs = Vocabs.from_json((Path(export_dir) / VOCAB_FILE).read_text(encoding="utf-8"))
     gold, where = _gold_corpus(recipe, file, split, data_dir)
     model = SimpleNamespace(recipe=recipe, vocabs=vocabs, sentence_tasks=runtime.sentence_tasks)  # what score reads
-    return gold, where, score(gold, runtime.predict_all([s.words for s in gold]), model, detailed=True)
+    labels = runtime.predict_all([s.words for s in gold], docs=[s.doc for s in gold])
+    return gold, where, score(gold, labels, model, detailed=True)
 
 
 def _gold_corpus(recipe: Any, file: Path | None, split: str, data_dir: Path | None) -> tuple[list, str]:
@@ -394,6 +406,7 @@ def predict(
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP + " With --workers, each worker runs one thread.")] = None,
     beam: Annotated[Optional[int], typer.Option(help="Translation models: beam width (1 = greedy; default: the model's, 5).")] = None,
     quantize: Annotated[Optional[str], typer.Option(help=QUANTIZE_HELP)] = None,
+    doc_consistency: Annotated[Optional[str], typer.Option(help=DOC_CONSISTENCY_HELP)] = None,
 ) -> None:
     """Tag sentences given on the command line or in a file; output is written as it goes.
     A sentence classifier prints each sentence's label with its probability."""
@@ -403,7 +416,7 @@ def predict(
     if is_seq2seq_model(model_dir):  # translation (tagger.seq2seq)
         from ..seq2seq.cli import predict_command as predict_seq2seq
 
-        _tagger_only("seq2seq", quantize=quantize)
+        _tagger_only("seq2seq", quantize=quantize, doc_consistency=doc_consistency)
         predict_seq2seq(model_dir, texts, input_file, output, output_format.value, explain, explain_html, beam,
                         batch_size, device, threads, stderr_console())
         return
@@ -412,7 +425,7 @@ def predict(
     if is_tree_model(model_dir):  # the tree family (tagger.trees)
         from ..trees.cli import predict_command
 
-        _tagger_only("tree", quantize=quantize)
+        _tagger_only("tree", quantize=quantize, doc_consistency=doc_consistency)
 
         predict_command(model_dir, texts, input_file, output, output_format.value, explain, explain_html, batch_size,
                         device, threads, stderr_console())
@@ -422,11 +435,13 @@ def predict(
 
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
+    if doc_consistency is not None and workers > 1:
+        raise TaggerError("--doc-consistency tags in this process; drop --workers (or use --workers 1)")
     if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
         if quantize is not None or explain or explain_html is not None:
             raise TaggerError("an export directory is tagged as exported: no --quantize or --explain")
         _predict_export_dir(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads,
-                            workers, resume)
+                            workers, resume, doc_consistency)
         return
     from ..predict import Tagger
 
@@ -435,6 +450,8 @@ def predict(
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
+    if doc_consistency is not None:
+        tagger.set_doc_consistency(doc_consistency)
     span_tasks = set(tagger.info.span_tasks)
     if _tags_input_in_chunks(workers, resume, input_file, output, output_format, explain or explain_html is not None):
         _predict_chunked(tagger, model_dir, read_input(input_file, input_format), input_file, output_format, output,
@@ -460,19 +477,21 @@ def predict(
 
 def _predict_export_dir(model_dir: Path, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
                         output_format: OutputFormat, output: Path | None, batch_size: int, threads: int | None,
-                        workers: int, resume: bool) -> None:
+                        workers: int, resume: bool, doc_consistency: str | None) -> None:
     """``predict`` of a ``tagger export`` directory: ONNX Runtime here, or in ``--workers``
     processes, and ``--resume``; PyTorch is never imported."""
     if _tags_input_in_chunks(workers, resume, input_file, output, output_format, False):
         from ..runtime import command_threads, load
 
         runtime = load(model_dir, threads=command_threads(threads), batch_size=batch_size) if workers <= 1 else None
+        if runtime is not None and doc_consistency is not None:
+            runtime.set_doc_consistency(doc_consistency)
         _predict_chunked(runtime, model_dir, read_input(input_file, input_format), input_file, output_format, output,
                          batch_size, "cpu", workers, resume)
         return
     from .export import predict_export
 
-    predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads)
+    predict_export(model_dir, texts, input_file, input_format, output_format, output, batch_size, threads, doc_consistency)
 
 
 def _predict_html(tagger: Any, source: Iterator[list[str] | str], output: Path | None, span_tasks: set[str],

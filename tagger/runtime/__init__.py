@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write
+from ..consistency import DOC_CONSISTENCY, consistent
 from ..errors import TaggerError
 from ..modelinfo import ModelInfo, TaskInfo
 from ..schemes import spans as bio_spans
@@ -173,9 +174,25 @@ class Runtime:
     def tasks(self) -> list[str]:
         return list(self.heads)
 
-    # The graph takes sentences, never documents (tagger export refuses models that read
-    # document context): which sentences form a document does not matter to it.
-    reads_documents = False
+    @property
+    def doc_consistency(self) -> dict[str, str]:
+        """Per span task, how its mentions are made consistent within a document (see
+        :mod:`tagger.consistency`; exports made before the option: none)."""
+        return {t: h.get("doc_consistency", "none") for t, h in self.heads.items() if h["span"] and h["level"] == "token"}
+
+    def set_doc_consistency(self, mode: str) -> None:
+        """Use ``mode`` for every span task from now on, in place of the exported one."""
+        if mode not in DOC_CONSISTENCY:
+            raise TaggerError(f"unknown doc consistency '{mode}' (choose: {', '.join(DOC_CONSISTENCY)})")
+        for task in self.doc_consistency:
+            self.heads[task]["doc_consistency"] = mode
+
+    @property
+    def reads_documents(self) -> bool:
+        """Whether which sentences form a document matters. The graph takes sentences, never
+        documents (tagger export refuses models that read document context); only document
+        consistency (``heads.N.doc_consistency``) looks across a document's sentences."""
+        return any(mode != "none" for mode in self.doc_consistency.values())
 
     @property
     def sentence_tasks(self) -> list[str]:
@@ -249,9 +266,18 @@ class Runtime:
         start, end = np.asarray(head["start"], dtype=np.float32), np.asarray(head["end"], dtype=np.float32)
         return viterbi(values, lengths, transitions, start, end)
 
-    def predict_all(self, sentences: Iterable[Sequence[str] | str]) -> list[dict[str, list[str]]]:
-        """Every task's labels for each sentence (a string is tokenized first)."""
-        return self._labels(sentences)
+    def predict_all(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
+                    ) -> list[dict[str, list[str]]]:
+        """Every task's labels for each sentence (a string is tokenized first). ``docs``: a
+        document key per sentence, for document consistency (as :meth:`tagger.predict.Tagger.predict_all`)."""
+        return self._consistent(list(sentences), docs, None)
+
+    def _consistent(self, items: list, docs: Sequence[object | None] | None, probabilities: dict | None) -> list[dict]:
+        labels = self._labels(items, probabilities)
+        if not self.reads_documents:
+            return labels
+        docs = [getattr(item, "doc", None) for item in items] if docs is None else docs
+        return consistent(labels, [self.words(s) for s in items], docs, self.doc_consistency)
 
     def predict(self, sentences: Iterable[Sequence[str] | str], task: str | None = None) -> list[list[str]]:
         """One label per word for each sentence (the first task unless ``task`` is given);
@@ -259,10 +285,11 @@ class Runtime:
         task = self._task(task)
         return [labels[task] for labels in self.predict_all(sentences)]
 
-    def predict_with_proba(self, sentences: Iterable[Sequence[str] | str]) -> tuple[list[dict], list[dict]]:
+    def predict_with_proba(self, sentences: Iterable[Sequence[str] | str], docs: Sequence[object | None] | None = None
+                           ) -> tuple[list[dict], list[dict]]:
         """``predict_all``'s labels and, per sentence task, ``{task: {label: probability}}``."""
         probs: dict[str, dict[int, list[float]]] = {}
-        labels = self._labels(sentences, probs)
+        labels = self._consistent(list(sentences), docs, probs)
         proba = [{task: dict(zip(self.heads[task]["labels"], rows.get(i, []))) for task, rows in probs.items()}
                  for i in range(len(labels))]
         return labels, proba
