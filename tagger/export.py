@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from .errors import TaggerError
 from .files import atomic_write_text
-from .model import SequenceTagger, load_model
+from .model import EnsembleTagger, SequenceTagger, load_model
 from .nn.charlm import DIRECTIONS, CharLMEmbedding
 from .nn.decode import mask_to_scores
 from .nn.embed import CharCNN, CharLSTM
@@ -329,6 +329,8 @@ def export_model(model_dir: str | Path, out_dir: str | Path, fmt: str = "onnx", 
     except ImportError:
         raise TaggerError("export needs onnx and onnxruntime: pip install 'tagger[export]'") from None
     model = load_model(model_dir)
+    if isinstance(model, EnsembleTagger):
+        raise TaggerError("an ensemble (tagger ensemble) cannot be exported to ONNX yet: export one of its members", model_dir)
     if model.recipe.data.context_tokens:  # the graph takes sentences, not documents
         raise TaggerError("a model that reads document context (data.context_tokens) cannot be exported to ONNX yet",
                           model_dir)

@@ -5,6 +5,7 @@ Its model directory (``config.json``, ``vocab.json``, ``model.safetensors``) is
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -100,6 +101,94 @@ class SequenceTagger(nn.Module):
         return write_parts(directory, *model_parts(self))
 
 
+class EnsembleTagger(nn.Module):
+    """Several taggers of one training data, run as one: each task's scores are averaged
+    (:meth:`decode_mean` of its heads: for a CRF, Viterbi over the mean emissions and
+    transitions, the path with the highest product of the models' probabilities).
+
+    The members share one vocabulary (``vocab.json``), so one batch feeds them all, and
+    their tasks, labels and document context must be the same; frozen char LMs that are
+    the same weights in every member (one LM pair trained once, as the recipes do) run
+    once per batch. ``recipe`` is the first member's, with the ensemble's own
+    ``heads.N.doc_consistency``. Prediction only: an ensemble is not trained further.
+    """
+
+    def __init__(self, members: list[SequenceTagger], recipe: Recipe | None = None):
+        super().__init__()
+        if not members:
+            raise TaggerError("an ensemble needs at least one model")
+        _check_members(members)
+        self.members = nn.ModuleList(members)
+        self.recipe = recipe or members[0].recipe
+        self.vocabs = members[0].vocabs
+        self.shared_lms = self.lms_are_shared()
+
+    def lms_are_shared(self) -> bool:
+        """Whether every member's char LMs are frozen and the same weights as the first's
+        (checked again once loaded weights replace the built ones)."""
+        members = list(self.members)
+        if any(m.recipe.embed.charlm_finetune or m.embedder.charlm is None for m in members):
+            return False
+        first = members[0].embedder.charlm.state_dict()
+        return all(
+            set(sd) == set(first) and all(torch.equal(sd[k], first[k]) for k in first)
+            for sd in (m.embedder.charlm.state_dict() for m in members[1:])
+        )
+
+    @property
+    def heads(self) -> nn.ModuleDict:
+        return self.members[0].heads
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.members[0].tasks
+
+    @property
+    def sentence_tasks(self) -> list[str]:
+        return self.members[0].sentence_tasks
+
+    def member_states(self, batch: Batch) -> list[Tensor]:
+        if self.shared_lms and batch.lm_feats is None:
+            batch = dataclasses.replace(batch, lm_feats=self.members[0].charlm_features(batch))
+        return [member.states(batch) for member in self.members]
+
+    def decode(self, batch: Batch) -> dict[str, Tensor]:
+        states, mask = self.member_states(batch), batch.head_mask
+        return {task: head.decode_mean([m.heads[task] for m in self.members], states, mask)
+                for task, head in self.heads.items()}
+
+    def attention(self, batch: Batch, task: str) -> tuple[Tensor, Tensor]:
+        """The mean class probabilities [B, C] and the mean attention weights [B, T]."""
+        states, mask = self.member_states(batch), batch.head_mask
+        heads = [m.heads[task] for m in self.members]
+        weights = torch.stack([h.attention(s, mask) for h, s in zip(heads, states)]).mean(0)
+        return heads[0].decode_mean(heads, states, mask), weights
+
+    def loss(self, batch: Batch) -> Tensor:
+        raise TaggerError("an ensemble predicts; train its members (tagger train), then tagger ensemble")
+
+    def save(self, directory: str | Path) -> Path:
+        return write_parts(directory, *model_parts(self))
+
+
+def _check_members(members: list[SequenceTagger]) -> None:
+    """One line naming the first way a member differs from the first one."""
+    first = members[0]
+    vocab_json = first.vocabs.to_json()
+    for i, member in enumerate(members[1:], 2):
+        data, other = member.recipe.data, first.recipe.data
+        problem = (
+            "is not a tagger" if not isinstance(member, SequenceTagger) else
+            "has other vocabularies (members must be trained on the same data)" if member.vocabs.to_json() != vocab_json else
+            "has other tasks or head kinds" if [(h.task, h.kind, h.span) for h in member.recipe.heads]
+            != [(h.task, h.kind, h.span) for h in first.recipe.heads] else
+            "reads other document context" if (data.context_tokens, member.recipe.embed.charlm_context)
+            != (other.context_tokens, first.recipe.embed.charlm_context) else ""
+        )
+        if problem:
+            raise TaggerError(f"ensemble member {i} {problem} than member 1")
+
+
 def own_states(states: Tensor, offsets: Tensor, mask: Tensor) -> Tensor:
     """[B, T', D]: row b's states from ``offsets[b]`` on, zero where ``mask`` [B, T'] is False."""
     steps = offsets[:, None] + torch.arange(mask.shape[1], device=states.device)[None, :]
@@ -186,17 +275,43 @@ def model_from_parts(
     origin = Path(origin)
     recipe, vocabs = config_parts(config, vocab_json, origin)
     try:
-        model = SequenceTagger(recipe, vocabs)
+        if "members" in config:  # tagger ensemble: each member's recipe, one vocabulary
+            members = [SequenceTagger(_member_recipe(r, i, origin), vocabs) for i, r in enumerate(config["members"], 1)]
+            model = EnsembleTagger(members, recipe)
+        else:
+            model = SequenceTagger(recipe, vocabs)
     except (KeyError, ValueError) as err:
         raise TaggerError(f"config.json and vocab.json do not agree ({err})", origin) from None
     check_weights(model.state_dict(), weights, "config.json", origin / WEIGHTS_FILE)
     model.load_state_dict(weights)
+    if isinstance(model, EnsembleTagger):
+        model.shared_lms = model.lms_are_shared()
     return model.eval()
 
 
-def model_parts(model: SequenceTagger) -> tuple[dict, str, dict[str, Tensor]]:
+def build_ensemble(paths: list[str | Path], device: str | torch.device = "cpu") -> EnsembleTagger:
+    """The models at ``paths`` (an ensemble's members count one by one) as one ensemble,
+    with a copy of the first one's recipe."""
+    import copy
+
+    members: list[SequenceTagger] = []
+    for path in paths:
+        model = load_model(path, device)
+        members.extend(model.members if isinstance(model, EnsembleTagger) else [model])
+    return EnsembleTagger(members, copy.deepcopy(members[0].recipe)).eval()
+
+
+def _member_recipe(raw: object, number: int, origin: Path) -> Recipe:
+    if not isinstance(raw, dict):
+        raise TaggerError(f"members[{number - 1}] is not a recipe", origin / CONFIG_FILE)
+    return Recipe.from_dict(raw, f"{origin / CONFIG_FILE} (member {number})")
+
+
+def model_parts(model: SequenceTagger | EnsembleTagger) -> tuple[dict, str, dict[str, Tensor]]:
     """The contents of a model directory's three files, for in-memory serialisation."""
     config = config_dict(model.recipe)
+    if isinstance(model, EnsembleTagger):
+        config["members"] = [member.recipe.to_dict() for member in model.members]
     weights = unshared({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return config, model.vocabs.to_json(), weights
 

@@ -579,6 +579,10 @@ from .export import export_command  # noqa: E402  (imports typer only: torch and
 
 app.command("export")(export_command)
 
+from .ensemble import ensemble_command  # noqa: E402  (imports typer only)
+
+app.command("ensemble")(ensemble_command)
+
 
 def main() -> None:
     app()

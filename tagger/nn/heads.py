@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..registry import heads as HEADS
 from ..schemes import transition_mask
 from .crf import CRF
-from .decode import constrained_decode
+from .decode import constrained_decode, viterbi
 from .pooling import POOLINGS
 
 
@@ -72,6 +72,11 @@ class TokenHead(nn.Module):
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def decode_mean(self, heads: Sequence["TokenHead"], states: Sequence[Tensor], mask: Tensor) -> Tensor:
+        """The labels of an ensemble: ``heads`` (this one among them, all of its kind and
+        labels) each read its own model's ``states``, and their scores are averaged."""
+        raise NotImplementedError
+
 
 @register_head("softmax")
 class SoftmaxHead(TokenHead):
@@ -88,6 +93,13 @@ class SoftmaxHead(TokenHead):
         log_probs = F.log_softmax(logits, dim=-1)
         return constrained_decode(log_probs, mask, self.allowed_start, self.allowed, self.allowed_end)
 
+    def decode_mean(self, heads: Sequence[TokenHead], states: Sequence[Tensor], mask: Tensor) -> Tensor:
+        # The mean log-probability: the labels with the highest product of the models' probabilities.
+        log_probs = torch.stack([F.log_softmax(h.proj(s), dim=-1) for h, s in zip(heads, states)]).mean(0)
+        if not self.span:
+            return log_probs[..., 1:].argmax(-1).add(1).masked_fill(~mask, 0)
+        return constrained_decode(log_probs, mask, self.allowed_start, self.allowed, self.allowed_end)
+
 
 @register_head("crf")
 class CRFHead(TokenHead):
@@ -102,6 +114,14 @@ class CRFHead(TokenHead):
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         return self.crf.decode(self.proj(states), mask)
+
+    def decode_mean(self, heads: Sequence[TokenHead], states: Sequence[Tensor], mask: Tensor) -> Tensor:
+        # A CRF's path score is its log-probability plus a per-sentence constant, so Viterbi
+        # over the mean of the emissions and transitions finds the path with the highest
+        # product of the models' probabilities.
+        emissions = torch.stack([h.proj(s) for h, s in zip(heads, states)]).mean(0)
+        trans, start, end = (torch.stack(p).mean(0) for p in zip(*(h.crf.masked_params() for h in heads)))
+        return viterbi(emissions, mask, trans, start, end)
 
 
 @register_head("classify")
@@ -159,6 +179,10 @@ class PooledClassifierHead(nn.Module):
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         return self.probabilities(self.logits(states, mask)[0])
+
+    def decode_mean(self, heads: Sequence["PooledClassifierHead"], states: Sequence[Tensor], mask: Tensor) -> Tensor:
+        """An ensemble's class probabilities: the mean of ``heads``' (this one among them)."""
+        return torch.stack([h.decode(s, mask) for h, s in zip(heads, states)]).mean(0)
 
     def attention(self, states: Tensor, mask: Tensor) -> Tensor:
         """The attention weights [B, T] over the tokens (attention pooling only)."""
