@@ -164,3 +164,28 @@ def test_export_and_cli_apply_the_same_mode(tmp_path, demo_valid):
                                      "-o", str(out)])
         assert result.exit_code == 0, result.output
         assert [json.loads(line)["ner"] for line in out.read_text().splitlines()] == expected
+
+
+def test_a_spacy_doc_and_a_served_request_are_each_one_document(tmp_path):
+    spacy = pytest.importorskip("spacy")
+    from tagger.serve.batching import Job, run_jobs
+    from tagger.serve.models import ServedModel
+    from tagger.spacy_component import BilstmTaggerComponent
+
+    model_dir = random_tagger("heads.0.doc_consistency=vote+propagate").model.save(tmp_path / "model")
+    loaded = Tagger.load(model_dir)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp("EU rejects German call . German officials met the EU . Peter Blackburn said EU rejects German lamb .")
+    component = BilstmTaggerComponent(model=str(model_dir))
+    units = component.model_words(doc)
+    assert len(units) == 3
+    raw = [r["ner"] for r in decode_corpus(loaded.model, encode_sentences(units, loaded.model))]
+    expected = make_consistent(units, raw, [0, 0, 0], "vote+propagate")
+    assert expected != raw  # so the test fails if the component tags the sentences apart
+    assert [labels["ner"] for _, _, labels in component.predict([doc])[0]] == expected
+    # tagger serve: the sentences of one request are one document, another request another.
+    served = ServedModel("m", loaded, ["ner"], [])
+    results = run_jobs(served, [Job(units, False, None), Job(units[:1], False, None)])
+    assert [p.labels["ner"] for p in results[0]] == expected
+    assert [p.labels["ner"] for p in results[1]] == make_consistent(units[:1], raw[:1], [0], "vote+propagate")
