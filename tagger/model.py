@@ -22,6 +22,7 @@ from .modeldir import (  # noqa: F401  (the format's names are re-exported: call
     FORMAT_VERSION,
     VOCAB_FILE,
     Vocabs,
+    checked_recipe,
     config_dict,
     config_parts,
     read_parts,
@@ -276,7 +277,10 @@ def model_from_parts(
     recipe, vocabs = config_parts(config, vocab_json, origin)
     try:
         if "members" in config:  # tagger ensemble: each member's recipe, one vocabulary
-            members = [SequenceTagger(_member_recipe(r, i, origin), vocabs) for i, r in enumerate(config["members"], 1)]
+            if not isinstance(config["members"], list) or not config["members"]:
+                raise TaggerError("members is not a list of recipes", origin / CONFIG_FILE)
+            members = [SequenceTagger(checked_recipe(raw, origin / CONFIG_FILE, f"members[{i}]"), vocabs)
+                       for i, raw in enumerate(config["members"])]
             model = EnsembleTagger(members, recipe)
         else:
             model = SequenceTagger(recipe, vocabs)
@@ -299,12 +303,6 @@ def build_ensemble(paths: list[str | Path], device: str | torch.device = "cpu") 
         model = load_model(path, device)
         members.extend(model.members if isinstance(model, EnsembleTagger) else [model])
     return EnsembleTagger(members, copy.deepcopy(members[0].recipe)).eval()
-
-
-def _member_recipe(raw: object, number: int, origin: Path) -> Recipe:
-    if not isinstance(raw, dict):
-        raise TaggerError(f"members[{number - 1}] is not a recipe", origin / CONFIG_FILE)
-    return Recipe.from_dict(raw, f"{origin / CONFIG_FILE} (member {number})")
 
 
 def model_parts(model: SequenceTagger | EnsembleTagger) -> tuple[dict, str, dict[str, Tensor]]:

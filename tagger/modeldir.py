@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .config import Recipe
+from .consistency import DOC_CONSISTENCY
 from .errors import TaggerError
 from .files import WEIGHTS_FILE, atomic_write, atomic_write_text, read_json_object, read_weights, resolve_dir
 from .modelinfo import ModelInfo, TaskInfo
@@ -134,12 +135,25 @@ def config_parts(config: dict, vocab_json: str, origin: str | Path = "<model>") 
     origin = Path(origin)
     if config.get("format_version") != FORMAT_VERSION or "recipe" not in config:
         raise TaggerError(f"unsupported model format (expected format_version {FORMAT_VERSION})", origin / CONFIG_FILE)
-    recipe = Recipe.from_dict(config["recipe"], str(origin / CONFIG_FILE))
+    recipe = checked_recipe(config["recipe"], origin / CONFIG_FILE)
     try:
         vocabs = Vocabs.from_json(vocab_json)
     except (KeyError, TypeError, ValueError) as err:
         raise TaggerError(f"malformed vocabulary ({err})", origin / VOCAB_FILE) from None
     return recipe, vocabs
+
+
+def checked_recipe(raw: object, origin: Path, where: str = "") -> Recipe:
+    """A stored recipe (``config.json``'s, or an ensemble member's: ``where``), with the
+    fields prediction reads without building anything checked."""
+    if not isinstance(raw, dict):
+        raise TaggerError(f"{where or 'recipe'} is not a JSON object", origin)
+    recipe = Recipe.from_dict(raw, f"{origin}{f' ({where})' if where else ''}")
+    for i, head in enumerate(recipe.heads):
+        if head.doc_consistency not in DOC_CONSISTENCY:
+            raise TaggerError(f"{where + ': ' if where else ''}heads[{i}].doc_consistency is {head.doc_consistency!r}; "
+                              f"expected one of: {', '.join(DOC_CONSISTENCY)}", origin)
+    return recipe
 
 
 def config_dict(recipe: Recipe) -> dict:

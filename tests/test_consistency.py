@@ -189,3 +189,24 @@ def test_a_spacy_doc_and_a_served_request_are_each_one_document(tmp_path):
     results = run_jobs(served, [Job(units, False, None), Job(units[:1], False, None)])
     assert [p.labels["ner"] for p in results[0]] == expected
     assert [p.labels["ner"] for p in results[1]] == make_consistent(units[:1], raw[:1], [0], "vote+propagate")
+
+
+def test_a_foreign_mode_in_a_model_or_export_file_is_a_one_line_error(tmp_path):
+    model_dir = random_tagger().model.save(tmp_path / "model")
+    config = json.loads((model_dir / "config.json").read_text())
+    config["recipe"]["heads"][0]["doc_consistency"] = "always"
+    (model_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TaggerError, match=r"heads\[0\].doc_consistency is 'always'; expected one of: none, vote"):
+        Tagger.load(model_dir)
+    result = runner.invoke(app, ["predict", str(model_dir), "EU rejects it"])
+    assert result.exit_code == 1 and "config.json" in result.output and "Traceback" not in result.output
+    pytest.importorskip("onnxruntime")
+    import tagger.runtime as runtime
+    from tagger.export import export_model
+
+    export_dir = export_model(random_tagger().model.save(tmp_path / "ok"), tmp_path / "onnx")
+    meta = json.loads((export_dir / "export.json").read_text())
+    meta["heads"][0]["doc_consistency"] = 3
+    (export_dir / "export.json").write_text(json.dumps(meta))
+    with pytest.raises(TaggerError, match=r"heads\[0\].doc_consistency is 3"):
+        runtime.load(export_dir)

@@ -169,3 +169,18 @@ def test_cli_builds_an_ensemble_that_round_trips_and_tags(tmp_path, charlm_paths
     pytest.importorskip("onnxruntime")
     result = runner.invoke(app, ["export", str(out), str(tmp_path / "onnx")])
     assert result.exit_code == 1 and "an ensemble (tagger ensemble) cannot be exported" in flat(result.output)
+
+
+@pytest.mark.parametrize("members, message", [
+    (7, "members is not a list of recipes"), ([], "members is not a list of recipes"),
+    (["x"], r"members\[0\] is not a JSON object"),
+])
+def test_a_foreign_ensemble_config_is_a_one_line_error(tmp_path, members, message):
+    from tagger.errors import TaggerError
+
+    out = EnsembleTagger([random_model(9), random_model(10)]).save(tmp_path / "ens")
+    config = json.loads((out / "config.json").read_text())
+    config["members"] = members
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TaggerError, match=message):
+        load_model(out)

@@ -60,6 +60,10 @@ def _parse_json(data: bytes | str, origin: Any) -> dict:
 def _check_meta(meta: dict, origin: Any) -> dict:
     if meta.get("format") != EXPORT_FORMAT or meta.get("format_version") != 1:
         raise TaggerError(f"not a tagger export (expected format '{EXPORT_FORMAT}', version 1)", origin)
+    for i, head in enumerate(meta.get("heads") or []):
+        mode = head.get("doc_consistency", "none") if isinstance(head, dict) else "none"
+        if mode not in DOC_CONSISTENCY:
+            raise TaggerError(f"heads[{i}].doc_consistency is {mode!r}; expected one of: {', '.join(DOC_CONSISTENCY)}", origin)
     return meta
 
 
