@@ -435,8 +435,7 @@ def predict(
 
     if not texts and input_file is None:
         raise TaggerError("give sentences to tag, or --input FILE")
-    if doc_consistency is not None and workers > 1:
-        raise TaggerError("--doc-consistency tags in this process; drop --workers (or use --workers 1)")
+    _in_this_process(workers, doc_consistency=doc_consistency, quantize=quantize)
     if is_export_dir(model_dir):  # a `tagger export` directory: ONNX Runtime, no PyTorch
         if quantize is not None or explain or explain_html is not None:
             raise TaggerError("an export directory is tagged as exported: no --quantize or --explain")
@@ -445,8 +444,6 @@ def predict(
         return
     from ..predict import Tagger
 
-    if quantize is not None and workers > 1:
-        raise TaggerError("--quantize tags in this process; drop --workers (or use --workers 1)")
     set_threads(threads)
     tagger = Tagger.load(model_dir, device, quantize)
     tagger.batch_size = batch_size
@@ -473,6 +470,13 @@ def predict(
         _predict_html(tagger, source, output, span_tasks, model_dir)
         return
     _predict_chunked(tagger, model_dir, source, input_file, output_format, output, batch_size, device, workers, resume)
+
+
+def _in_this_process(workers: int, **options: Any) -> None:
+    """Refuse, by name, an option given with ``--workers N > 1`` that only this process applies."""
+    given = [name for name, value in options.items() if value is not None]
+    if given and workers > 1:
+        raise TaggerError(f"--{given[0].replace('_', '-')} tags in this process; drop --workers (or use --workers 1)")
 
 
 def _predict_export_dir(model_dir: Path, texts: list[str] | None, input_file: Path | None, input_format: InputFormat,
