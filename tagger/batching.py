@@ -111,6 +111,9 @@ class Encoded:
     # for a sentence encoded alone.
     offset: int = 0
     own: int | None = None
+    # Distillation: task -> a teacher's label distribution for this sentence (the head's
+    # ``soft_targets``: tensors over its own words, or without a time axis for a sentence task).
+    soft: dict[str, tuple[Tensor, ...]] | None = None
 
     def __len__(self) -> int:
         return self.words.shape[0]
@@ -272,6 +275,7 @@ class Batch:
     # and how many there are [B]; the heads see only those (``head_mask``, ``out_lengths``).
     offsets: Tensor | None = None
     own_lengths: Tensor | None = None
+    soft: dict[str, tuple[Tensor, ...]] | None = None  # task -> a teacher's distributions, padded
 
     @property
     def out_lengths(self) -> Tensor:
@@ -302,6 +306,7 @@ class Batch:
             lm_feats=None if self.lm_feats is None else self.lm_feats.to(device),
             offsets=None if self.offsets is None else self.offsets.to(device),
             own_lengths=self.own_lengths,
+            soft=None if self.soft is None else {t: tuple(x.to(device) for x in v) for t, v in self.soft.items()},
         )
 
     @property
@@ -336,7 +341,18 @@ def collate(items: Sequence[Encoded], index: list[int]) -> Batch:
         lm_feats=pad([e.lm_feats for e in items], batch_first=True) if cached else None,
         offsets=torch.tensor([e.offset for e in items]) if in_context else None,
         own_lengths=torch.tensor([len(e) if e.own is None else e.own for e in items]) if in_context else None,
+        soft=_collate_soft(items),
     )
+
+
+def _collate_soft(items: Sequence[Encoded]) -> dict[str, tuple[Tensor, ...]] | None:
+    """The teacher's distributions of a batch, padded with zeros along the words (a
+    sentence task's have the same shape in every sentence: stacked)."""
+    if any(e.soft is None for e in items):
+        return None
+    pad = torch.nn.utils.rnn.pad_sequence
+    return {task: tuple(pad([e.soft[task][k] for e in items], batch_first=True) for k in range(len(parts)))
+            for task, parts in items[0].soft.items()}
 
 
 def _collate_lm(items: Sequence[Encoded]) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor | None]:

@@ -141,6 +141,17 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    # A trained model directory (one model, or a `tagger ensemble` of several) whose label
+    # distributions on the training sentences the model learns from, beside the gold labels
+    # (knowledge distillation): every head's loss is the cross-entropy against
+    # weight * teacher + (1 - weight) * gold. The teacher needs the same tasks, head kinds
+    # and labels. None: gold labels only.
+    teacher: str | None = None
+    weight: float = 0.5
+
+
+@dataclass
 class Recipe:
     name: str = "custom"
     description: str = ""
@@ -149,6 +160,7 @@ class Recipe:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     heads: list[HeadConfig] = field(default_factory=lambda: [HeadConfig()])
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,9 +22,17 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from .data import document_spans
+from .errors import TaggerError
 from .schemes import spans, tags_from_spans
 
 DOC_CONSISTENCY = ("none", "vote", "vote+propagate")
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of ``DOC_CONSISTENCY``, else a one-line error listing them."""
+    if mode not in DOC_CONSISTENCY:
+        raise TaggerError(f"unknown doc consistency '{mode}' (choose: {', '.join(DOC_CONSISTENCY)})")
+    return mode
 
 Mention = tuple[str, ...]
 

@@ -55,6 +55,7 @@ class SequenceTagger(nn.Module):
         # Auxiliary tasks with large losses (a softmax over 45 POS tags) can crowd out the
         # main task's gradient in the shared encoder; per-head weights rebalance them.
         self.loss_weights = {head.task: float(head.weight) for head in recipe.heads}
+        self.soft_weight = float(recipe.distill.weight)  # the teacher's share, when a batch has its targets
 
     def charlm_features(self, batch: Batch) -> Tensor:
         """[B, T, D]: the char-LM embeddings of a batch (for caching frozen ones)."""
@@ -79,11 +80,16 @@ class SequenceTagger(nn.Module):
         return own_states(states, batch.offsets, batch.head_mask)
 
     def loss(self, batch: Batch) -> Tensor:
-        states, mask = self.states(batch), batch.head_mask
+        states, mask, soft = self.states(batch), batch.head_mask, batch.soft or {}
         return sum(
-            self.loss_weights[task] * head.loss(states, batch.labels[task], mask)
+            self.loss_weights[task] * head.loss(states, batch.labels[task], mask, soft.get(task), self.soft_weight)
             for task, head in self.heads.items()
         )
+
+    def soft_targets(self, batch: Batch) -> dict[str, tuple[Tensor, ...]]:
+        """Per task, the label distributions a student learns from (each head's ``soft_targets``)."""
+        states, mask = self.states(batch), batch.head_mask
+        return {task: head.soft_targets([head], [states], mask) for task, head in self.heads.items()}
 
     def decode(self, batch: Batch) -> dict[str, Tensor]:
         """Per task: label ids [B, T] for token heads, class probabilities [B, C] for sentence heads."""
@@ -156,6 +162,12 @@ class EnsembleTagger(nn.Module):
     def decode(self, batch: Batch) -> dict[str, Tensor]:
         states, mask = self.member_states(batch), batch.head_mask
         return {task: head.decode_mean([m.heads[task] for m in self.members], states, mask)
+                for task, head in self.heads.items()}
+
+    def soft_targets(self, batch: Batch) -> dict[str, tuple[Tensor, ...]]:
+        """Per task, the distribution the ensemble decodes, for a student to learn from."""
+        states, mask = self.member_states(batch), batch.head_mask
+        return {task: head.soft_targets([m.heads[task] for m in self.members], states, mask)
                 for task, head in self.heads.items()}
 
     def attention(self, batch: Batch, task: str) -> tuple[Tensor, Tensor]:

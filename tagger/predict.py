@@ -9,7 +9,7 @@ import torch
 from .batching import Batch, Encoded, encode_all, eval_batches
 from .chunked import chunked, predict_chunks
 from .config import Recipe, is_sentence_head
-from .consistency import DOC_CONSISTENCY, consistent
+from .consistency import check_mode, consistent
 from .data import Sentence, document_of
 from .device import QUANTIZE_CHOICES, resolve_device  # noqa: F401  (resolve_device re-exported: callers import it from here)
 from .errors import TaggerError
@@ -269,8 +269,7 @@ class Tagger:
     def set_doc_consistency(self, mode: str) -> None:
         """Use ``mode`` (see :mod:`tagger.consistency`) for every span task from now on,
         in place of the recipe's."""
-        if mode not in DOC_CONSISTENCY:
-            raise TaggerError(f"unknown doc consistency '{mode}' (choose: {', '.join(DOC_CONSISTENCY)})")
+        check_mode(mode)
         for head in self.model.recipe.heads:
             if head.task in self.doc_consistency:
                 head.doc_consistency = mode

@@ -22,6 +22,10 @@ def _fraction(v: Any) -> str | None:  # a dropout-style probability
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _unit(v: Any) -> str | None:  # a share that may be all
+    return None if 0 <= v <= 1 else "must be in [0, 1]"
+
+
 def _positive(v: Any) -> str | None:
     return None if v > 0 and math.isfinite(v) else "must be a positive number"
 
@@ -56,7 +60,7 @@ RANGES: dict[str, Callable[[Any], str | None]] = {
     "train.lr_decay": _decay, "train.schedule_patience": _at_least(0), "train.batch_size": _at_least(1),
     "train.eval_batch_size": _at_least(1), "train.max_epochs": _at_least(1), "train.patience": _at_least(1),
     "train.max_minutes": _positive, "train.clip": _finite_at_least_zero, "train.threads": _at_least(0),
-    "train.average": _fraction,
+    "train.average": _fraction, "distill.weight": _unit,
 }
 
 
@@ -81,7 +85,7 @@ def _names() -> dict[str, Collection[str]]:
 def _fields(recipe: Recipe) -> list[tuple[str, str, Any]]:
     """(rule key, field as the user writes it, value) for every scalar field."""
     out = []
-    for section in ("data", "embed", "encoder", "train"):
+    for section in ("data", "embed", "encoder", "train", "distill"):
         for name, value in vars(getattr(recipe, section)).items():
             out.append((f"{section}.{name}", f"{section}.{name}", value))
     for i, head in enumerate(recipe.heads):
@@ -122,6 +126,10 @@ def _check_files(recipe: Recipe) -> None:
         from .model import load_charlms
 
         load_charlms(recipe.embed.charlm)
+    if recipe.distill.teacher:
+        from .distill import check_teacher
+
+        check_teacher(recipe)
 
 
 def _check_heads(recipe: Recipe) -> None:

@@ -19,6 +19,7 @@ from .config import Recipe, is_sentence_head
 from .corpus import load_corpus
 from .data import describe_schemes, document_spans
 from .device import set_threads
+from .distill import attach_teacher_targets
 from .distributed import Dist, check_same, split, unsplit
 from .distributed import setup as setup_distributed
 from .errors import TaggerError
@@ -146,6 +147,8 @@ class TaggerTask:
             cache_charlm_features(model, self.train_data, cfg.eval_batch_size, device)
             cache_charlm_features(model, self.dev_data, cfg.eval_batch_size, device)
             console.log(f"char-LM features of {len(self.train_data) + len(self.dev_data):,} sentences computed once (frozen LMs)")
+        if self.recipe.distill.teacher:
+            attach_teacher_targets(model, self.train_data, self.corpus["train"], device, cfg.eval_batch_size, console)
         self.singletons = self.singletons.to(device)
         if self.recipe.embed.vectors and self.recipe.embed.freeze_vectors:
             model.embedder.word.weight.requires_grad_(False)

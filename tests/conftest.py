@@ -2,6 +2,8 @@
 threads only add overhead, and oversubscribe a busy machine)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -37,3 +39,23 @@ def hf_offline(tmp_path, monkeypatch, isolated):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
     datasets.disable_progress_bars()
     return datasets
+
+
+@pytest.fixture(scope="session")
+def charlms(tmp_path_factory) -> tuple[Path, Path]:
+    """A forward and a backward char LM (their best/ directories), one quick epoch on the
+    demo training text; trained once per test run and never changed by a test."""
+    from tagger.io.conll import read_conll2003
+    from tagger.lm.config import LMRecipe
+    from tagger.lm.text import corpus_text
+    from tagger.lm.train import train_lm
+    from tagger.sources import demo_dir
+
+    root = tmp_path_factory.mktemp("charlm")
+    text = corpus_text(read_conll2003(demo_dir() / "train.txt"))
+    paths = []
+    for name, reverse in (("fwd", False), ("bwd", True)):
+        recipe = LMRecipe.from_fields(hidden=24, embed_dim=8, batch_size=4, bptt=20, max_epochs=1, threads=1,
+                                      reverse=reverse)
+        paths.append(train_lm(recipe, root / name, train_text=text).best_dir)
+    return paths[0], paths[1]

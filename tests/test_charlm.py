@@ -14,10 +14,7 @@ from tagger.charlm_text import lm_inputs
 from tagger.cli import app
 from tagger.config import load_recipe
 from tagger.io.conll import read_conll2003
-from tagger.lm.config import LMRecipe
 from tagger.lm.model import load_lm
-from tagger.lm.text import corpus_text
-from tagger.lm.train import train_lm
 from tagger.model import charlm_embedding
 from tagger.nn.charlm import CharLMEmbedding
 from tagger.sources import demo_dir
@@ -42,19 +39,6 @@ def test_read_positions_are_the_spaces_around_each_word():
     assert chars == "\nc ba "
     # the backward LM has read "ba" (= ab reversed) at 5 and "c" at 2
     assert pos == [5, 2] and chars[:5].endswith("ba") and chars[:2].endswith("c")
-
-
-@pytest.fixture(scope="module")
-def charlms(tmp_path_factory) -> tuple[Path, Path]:
-    """A forward and a backward char LM, one quick epoch on the demo training text."""
-    root = tmp_path_factory.mktemp("charlm")
-    text = corpus_text(read_conll2003(demo_dir() / "train.txt"))
-    paths = []
-    for name, reverse in (("fwd", False), ("bwd", True)):
-        recipe = LMRecipe.from_fields(hidden=24, embed_dim=8, batch_size=4, bptt=20, max_epochs=1, threads=1,
-                                      reverse=reverse)
-        paths.append(train_lm(recipe, root / name, train_text=text).best_dir)
-    return paths[0], paths[1]
 
 
 def test_embedding_reads_the_lm_states_and_ignores_padding(charlms):

@@ -10,48 +10,18 @@ import json
 
 import pytest
 import torch
+from tiny_models import demo_batch, flat, random_model
 from typer.testing import CliRunner
 
-from tagger.batching import build_vocabs, collate, encode
+from tagger.batching import collate, encode
 from tagger.cli import app
-from tagger.config import load_recipe
 from tagger.corpus import load_corpus
 from tagger.io.conll import read_conll2003
-from tagger.lm.config import LMRecipe
-from tagger.lm.text import corpus_text
-from tagger.lm.train import train_lm
-from tagger.model import EnsembleTagger, SequenceTagger, load_charlms, load_model
+from tagger.model import EnsembleTagger, load_model
 from tagger.predict import Tagger
 from tagger.sources import demo_dir
 
 runner = CliRunner()
-TINY = ["encoder.hidden=16", "embed.word_dim=8", "embed.char_dim=8", "embed.char_hidden=8", "embed.casing_dim=4",
-        "train.threads=1"]
-
-
-def flat(text: str) -> str:  # rich wraps long lines at the console width
-    return " ".join(text.split())
-
-
-def random_model(seed: int, *overrides: str, recipe: str = "demo", train_file: str = "train.txt") -> SequenceTagger:
-    torch.manual_seed(seed)
-    rec = load_recipe(recipe, TINY + list(overrides))
-    if recipe == "demo":
-        sentences = read_conll2003(demo_dir() / train_file)
-    else:
-        sentences = load_corpus(rec.data, rec.heads, ("train",))["train"]
-    vocabs = build_vocabs(sentences, rec.heads, rec.embed)
-    lms = load_charlms(rec.embed.charlm) if rec.embed.charlm else {}  # as training loads them
-    vocabs.charlm = {direction: lm.describe() for direction, lm in lms.items()}
-    model = SequenceTagger(rec, vocabs)
-    for direction, lm in lms.items():
-        model.embedder.charlm.lms[direction].load_state_dict(lm.state_dict())
-    return model.eval()
-
-
-def demo_batch(model: SequenceTagger, n: int = 40):
-    sentences = read_conll2003(demo_dir() / "valid.txt")[:n]
-    return collate([encode(s, model.vocabs, with_labels=False) for s in sentences], list(range(n)))
 
 
 @pytest.mark.parametrize("recipe, overrides", [
@@ -100,16 +70,10 @@ def test_two_crfs_pick_the_path_with_the_highest_product_of_probabilities():
         assert not torch.equal(got, members[0].decode(batch)["ner"])
 
 
-@pytest.fixture(scope="module")
-def charlm_paths(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ens_lm")
-    text = corpus_text(read_conll2003(demo_dir() / "train.txt"))
-    paths = []
-    for name, reverse in (("fwd", False), ("bwd", True)):
-        recipe = LMRecipe.from_fields(hidden=16, embed_dim=8, batch_size=4, bptt=20, max_epochs=1, threads=1,
-                                      reverse=reverse)
-        paths.append(train_lm(recipe, root / name, train_text=text).best_dir)
-    return f"embed.charlm='{paths[0]},{paths[1]}'", root
+@pytest.fixture
+def charlm_paths(charlms):
+    """The shared char LMs as a recipe override, and the folder of their run directories."""
+    return f"embed.charlm='{charlms[0]},{charlms[1]}'", charlms[0].parent.parent
 
 
 def test_shared_char_lms_run_once_with_the_same_labels(charlm_paths):

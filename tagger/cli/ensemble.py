@@ -21,25 +21,25 @@ def ensemble_command(
     """Combine taggers into one model that labels with the product of their probabilities
     (for a CRF, Viterbi over the mean of the models' scores). The directory works wherever
     a model does: evaluate, predict, tagger.load, the spaCy component and tagger serve.
-    It costs each member's time per sentence, less their shared frozen char LMs, which run once."""
-    from ..consistency import DOC_CONSISTENCY
+    It costs each member's time per sentence, less their shared frozen char LMs, which run once;
+    or it can teach one model to label like it (tagger train RECIPE --set distill.teacher=OUTPUT)."""
+    from ..consistency import check_mode
     from ..errors import TaggerError
     from ..family import model_family
     from ..model import build_ensemble
+    from ..predict import Tagger
 
     if len(models) < 2:
         raise TaggerError("an ensemble needs two or more models")
-    if doc_consistency is not None and doc_consistency not in DOC_CONSISTENCY:
-        raise TaggerError(f"unknown doc consistency '{doc_consistency}' (choose: {', '.join(DOC_CONSISTENCY)})")
+    if doc_consistency is not None:
+        check_mode(doc_consistency)  # before any model is read
     for path in models:
         family = model_family(path)
         if family != "tagger":
             raise TaggerError(f"an ensemble combines taggers, and this is a {family} model", path)
     ensemble = build_ensemble(models)
     if doc_consistency is not None:
-        for head in ensemble.recipe.heads:
-            if head.span and head.task not in ensemble.sentence_tasks:
-                head.doc_consistency = doc_consistency
+        Tagger(ensemble).set_doc_consistency(doc_consistency)  # its span tasks, in the recipe it saves
     ensemble.save(output)
     shared = ", their char LMs run once" if ensemble.shared_lms else ""
     stderr_console().print(f"wrote {output}: an ensemble of {len(ensemble.members)} taggers{shared}")

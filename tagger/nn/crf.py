@@ -102,16 +102,7 @@ class CRF(nn.Module):
         return self._log_partition(emissions, mask, *self.masked_params())
 
     def _log_partition(self, emissions: Tensor, mask: Tensor, trans: Tensor, start: Tensor, end: Tensor) -> Tensor:
-        trans = trans.unsqueeze(0)  # [1, L_from, L_to]
-        # unbind once: T views whose backward is a single stack (indexing emissions[:, t] in the
-        # loop would cost a full-size zero tensor per step in the backward pass).
-        emit = emissions.unbind(1)  # T x [B, L]
-        step_mask = mask.unsqueeze(2).unbind(1)  # T x [B, 1]
-        alpha = start.unsqueeze(0) + emit[0]  # [B, L]
-        for t in range(1, len(emit)):
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emit[t]
-            alpha = torch.where(step_mask[t], nxt, alpha)
-        return torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
+        return log_partition(emissions, mask, trans, start, end)
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None) -> Tensor:
         """Score of the gold path ``tags`` per sequence, ``[B]``.  Padding tags are ignored."""
@@ -128,6 +119,25 @@ class CRF(nn.Module):
         last = mask.long().sum(1) - 1  # [B]
         last_tags = tags.gather(1, last.unsqueeze(1)).squeeze(1)
         return total + end[last_tags]
+
+    def soft_nll(self, emissions: Tensor, unary: Tensor, pairwise: Tensor, mask: Tensor | None = None,
+                 tags: Tensor | None = None, weight: float = 1.0) -> Tensor:
+        """Cross-entropy from a target distribution over paths to this CRF's, per sequence ``[B]``:
+        ``log Z - E_q[score]``, the target ``q`` given by its marginals (:func:`marginals`:
+        ``unary [B, T, L]``, ``pairwise [B, T-1, L, L]``, zero at padding). With ``tags``,
+        the target is ``weight * q + (1 - weight) * (the path tags)``, and log Z is computed once."""
+        mask = self._check(emissions, mask, tags)
+        trans, start, end = self.masked_params()
+        out = self._log_partition(emissions, mask, trans, start, end)
+        out = out - weight * expected_score(emissions, unary, pairwise, mask, trans, start, end)
+        if tags is not None and weight < 1.0:
+            out = out - (1.0 - weight) * self._score(emissions, tags, mask, trans, start, end)
+        return out
+
+    def marginals(self, emissions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """This CRF's label marginals ``[B, T, L]`` and pairwise marginals ``[B, T-1, L, L]``."""
+        mask = self._check(emissions, mask)
+        return marginals(emissions, mask, *self.masked_params())
 
     def nll(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None, reduction: str = "sum") -> Tensor:
         """Negative log-likelihood ``log Z - score(tags)``; reduction ``"sum"``, ``"mean"`` or ``"none"``."""
@@ -152,3 +162,47 @@ class CRF(nn.Module):
         with torch.no_grad():
             trans, start, end = self.masked_params()
             return viterbi(emissions.detach(), mask, trans, start, end)
+
+
+def log_partition(emissions: Tensor, mask: Tensor, trans: Tensor, start: Tensor, end: Tensor,
+                  pair: Tensor | None = None) -> Tensor:
+    """``log Z`` per sequence ``[B]`` by the forward algorithm; ``pair [B, T-1, L, L]`` adds a
+    score to each step's transitions (zero: the gradient of log Z by it is the pairwise marginals)."""
+    trans = trans.unsqueeze(0)  # [1, L_from, L_to]
+    # unbind once: T views whose backward is a single stack (indexing emissions[:, t] in the
+    # loop would cost a full-size zero tensor per step in the backward pass).
+    emit = emissions.unbind(1)  # T x [B, L]
+    step_mask = mask.unsqueeze(2).unbind(1)  # T x [B, 1]
+    steps = pair.unbind(1) if pair is not None else None
+    alpha = start.unsqueeze(0) + emit[0]  # [B, L]
+    for t in range(1, len(emit)):
+        step = trans if steps is None else trans + steps[t - 1]
+        nxt = torch.logsumexp(alpha.unsqueeze(2) + step, dim=1) + emit[t]
+        alpha = torch.where(step_mask[t], nxt, alpha)
+    return torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
+
+
+def marginals(emissions: Tensor, mask: Tensor, trans: Tensor, start: Tensor, end: Tensor) -> tuple[Tensor, Tensor]:
+    """Label marginals ``[B, T, L]`` and pairwise marginals ``[B, T-1, L, L]`` (``[b, t, i, j]``:
+    label ``i`` at ``t`` and ``j`` at ``t + 1``) of a CRF with these scores, zero at padding:
+    the gradients of log Z (forward-backward by autograd). Not for use under inference mode."""
+    B, T, L = emissions.shape
+    with torch.enable_grad():
+        emissions = emissions.detach().clone().requires_grad_()
+        pair = emissions.new_zeros(B, T - 1, L, L, requires_grad=True)
+        trans, start, end = (p.detach().to(emissions.dtype) for p in (trans, start, end))
+        log_z = log_partition(emissions, mask, trans, start, end, pair)
+        # A batch of one-word sentences has no transitions: pair is then unused.
+        unary, pairwise = torch.autograd.grad(log_z.sum(), (emissions, pair), allow_unused=True)
+    return unary * mask.unsqueeze(2), torch.zeros_like(pair) if pairwise is None else pairwise
+
+
+def expected_score(emissions: Tensor, unary: Tensor, pairwise: Tensor, mask: Tensor,
+                   trans: Tensor, start: Tensor, end: Tensor) -> Tensor:
+    """``E_q[score(y)]`` per sequence ``[B]`` under the distribution with these marginals."""
+    unary = unary.to(emissions.dtype) * mask.unsqueeze(2)
+    last = (mask.long().sum(1) - 1).view(-1, 1, 1).expand(-1, 1, unary.shape[2])
+    total = (unary * emissions).sum((1, 2)) + unary[:, 0] @ start + unary.gather(1, last).squeeze(1) @ end
+    if pairwise.shape[1] > 0:
+        total = total + (pairwise.to(emissions.dtype) * trans).sum((1, 2, 3))
+    return total

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..registry import heads as HEADS
 from ..schemes import transition_mask
-from .crf import CRF
+from .crf import CRF, marginals
 from .decode import constrained_decode, viterbi
 from .pooling import POOLINGS
 
@@ -66,10 +66,18 @@ class TokenHead(nn.Module):
         self.register_buffer("allowed", trans, persistent=False)
         self.register_buffer("allowed_end", end, persistent=False)
 
-    def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
+    def loss(self, states: Tensor, gold: Tensor, mask: Tensor, soft: tuple[Tensor, ...] | None = None,
+             soft_weight: float = 0.0) -> Tensor:
+        """The loss against the gold labels, or (``soft``, a teacher's :meth:`soft_targets`)
+        the cross-entropy against ``soft_weight * teacher + (1 - soft_weight) * gold``."""
         raise NotImplementedError
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def soft_targets(self, heads: Sequence["TokenHead"], states: Sequence[Tensor], mask: Tensor) -> tuple[Tensor, ...]:
+        """The label distribution of ``heads`` (this one among them: an ensemble, or just
+        this head) for distillation, as tensors with a time axis, zero at padding."""
         raise NotImplementedError
 
     def decode_mean(self, heads: Sequence["TokenHead"], states: Sequence[Tensor], mask: Tensor) -> Tensor:
@@ -82,9 +90,20 @@ class TokenHead(nn.Module):
 class SoftmaxHead(TokenHead):
     """Independent per-token softmax; decoding still respects BIO transitions."""
 
-    def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
+    def loss(self, states: Tensor, gold: Tensor, mask: Tensor, soft: tuple[Tensor, ...] | None = None,
+             soft_weight: float = 0.0) -> Tensor:
         logits = self.proj(states)
-        return F.cross_entropy(logits[mask], gold[mask], reduction="sum") / mask.shape[0]
+        total = F.cross_entropy(logits[mask], gold[mask], reduction="sum")
+        if soft is not None:
+            log_probs = F.log_softmax(logits[mask], dim=-1)
+            teacher = -(soft[0][mask].to(log_probs.dtype) * log_probs).sum()
+            total = soft_weight * teacher + (1.0 - soft_weight) * total
+        return total / mask.shape[0]
+
+    def soft_targets(self, heads: Sequence[TokenHead], states: Sequence[Tensor], mask: Tensor) -> tuple[Tensor, ...]:
+        # The normalised product of the models' distributions, as decode_mean decodes it.
+        log_probs = torch.stack([F.log_softmax(h.proj(s), dim=-1) for h, s in zip(heads, states)]).mean(0)
+        return (torch.softmax(log_probs, dim=-1) * mask.unsqueeze(2),)
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         logits = self.proj(states)
@@ -109,8 +128,21 @@ class CRFHead(TokenHead):
         super().__init__(input_size, labels, span)
         self.crf = CRF(len(labels), self.allowed_start, self.allowed, self.allowed_end)
 
-    def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
-        return self.crf.nll(self.proj(states), gold, mask, reduction="sum") / mask.shape[0]
+    def loss(self, states: Tensor, gold: Tensor, mask: Tensor, soft: tuple[Tensor, ...] | None = None,
+             soft_weight: float = 0.0) -> Tensor:
+        emissions = self.proj(states)
+        if soft is None:
+            return self.crf.nll(emissions, gold, mask, reduction="sum") / mask.shape[0]
+        unary, pairwise = soft
+        return self.crf.soft_nll(emissions, unary, pairwise[:, 1:], mask, gold, soft_weight).sum() / mask.shape[0]
+
+    def soft_targets(self, heads: Sequence[TokenHead], states: Sequence[Tensor], mask: Tensor) -> tuple[Tensor, ...]:
+        # The marginals of the CRF decode_mean decodes (mean emissions and transitions). The
+        # pairwise ones get a zero first step, so that both have a time axis of T.
+        emissions = torch.stack([h.proj(s) for h, s in zip(heads, states)]).mean(0)
+        trans, start, end = (torch.stack(p).mean(0) for p in zip(*(h.crf.masked_params() for h in heads)))
+        unary, pairwise = marginals(emissions, mask, trans, start, end)
+        return unary, torch.cat([pairwise.new_zeros(pairwise[:, :1].shape), pairwise], dim=1)
 
     def decode(self, states: Tensor, mask: Tensor) -> Tensor:
         return self.crf.decode(self.proj(states), mask)
@@ -166,13 +198,25 @@ class PooledClassifierHead(nn.Module):
         pooled, weights = self.pool(states, mask)
         return self.proj(pooled), weights
 
-    def loss(self, states: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
+    def loss(self, states: Tensor, gold: Tensor, mask: Tensor, soft: tuple[Tensor, ...] | None = None,
+             soft_weight: float = 0.0) -> Tensor:
+        """Against the gold labels, or (``soft``: a teacher's class probabilities [B, C])
+        against ``soft_weight * teacher + (1 - soft_weight) * gold``."""
         logits, _ = self.logits(states, mask)
         if self.multi_label:
-            loss = F.binary_cross_entropy_with_logits(logits, gold.to(logits.dtype), reduction="sum")
-        else:
-            loss = F.cross_entropy(logits, gold.view(-1), reduction="sum")
+            target = gold.to(logits.dtype)
+            if soft is not None:
+                target = soft_weight * soft[0].to(logits.dtype) + (1.0 - soft_weight) * target
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / mask.shape[0]
+        loss = F.cross_entropy(logits, gold.view(-1), reduction="sum")
+        if soft is not None:
+            teacher = -(soft[0].to(logits.dtype) * F.log_softmax(logits, dim=-1)).sum()
+            loss = soft_weight * teacher + (1.0 - soft_weight) * loss
         return loss / mask.shape[0]
+
+    def soft_targets(self, heads: Sequence["PooledClassifierHead"], states: Sequence[Tensor], mask: Tensor) -> tuple[Tensor, ...]:
+        """The mean class probabilities of ``heads`` (this one among them), for distillation."""
+        return (self.decode_mean(heads, states, mask),)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write
-from ..consistency import DOC_CONSISTENCY, consistent
+from ..consistency import DOC_CONSISTENCY, check_mode, consistent
 from ..errors import TaggerError
 from ..modelinfo import ModelInfo, TaskInfo
 from ..schemes import spans as bio_spans
@@ -186,8 +186,7 @@ class Runtime:
 
     def set_doc_consistency(self, mode: str) -> None:
         """Use ``mode`` for every span task from now on, in place of the exported one."""
-        if mode not in DOC_CONSISTENCY:
-            raise TaggerError(f"unknown doc consistency '{mode}' (choose: {', '.join(DOC_CONSISTENCY)})")
+        check_mode(mode)
         for task in self.doc_consistency:
             self.heads[task]["doc_consistency"] = mode
 
