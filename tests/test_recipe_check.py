@@ -83,7 +83,7 @@ def test_settings_are_checked_before_the_data_is_read(tmp_path):
 
 def test_every_range_rule_names_a_real_field():
     recipe = load_recipe("demo")
-    fields = {f"{section}.{name}" for section in ("data", "embed", "encoder", "train")
+    fields = {f"{section}.{name}" for section in ("data", "embed", "encoder", "train", "distill")
               for name in vars(getattr(recipe, section))} | {f"heads.{name}" for name in vars(recipe.heads[0])}
     assert set(RANGES) <= fields
 
